@@ -55,7 +55,12 @@ const (
 var (
 	nameRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 	destNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+	wsNameRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 )
+
+// ValidWorkspaceName reports whether s is a valid workspace name:
+// lower-case letters, digits, '_' and '-' (it is used in bus subjects).
+func ValidWorkspaceName(s string) bool { return wsNameRe.MatchString(s) }
 
 // ValidName reports whether s is a valid workspace, stream or token name.
 func ValidName(s string) bool { return nameRe.MatchString(s) }
