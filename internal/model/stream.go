@@ -310,10 +310,10 @@ func (d *Destination) validate(kinds Kinds) FieldErrors {
 	if strings.Count(d.Payload.Format, "$dataset") != 1 {
 		errs.Add("payload.format", "must contain \"$dataset\" exactly once")
 	}
-	if d.Batch.MaxEvents < 1 || d.Batch.MaxEvents > 100_000 {
+	if ok && (d.Batch.MaxEvents < 1 || d.Batch.MaxEvents > 100_000) {
 		errs.Add("batch.max_events", "must be between 1 and 100000")
 	}
-	if d.Batch.MaxAge < Duration(10*time.Millisecond) || d.Batch.MaxAge > Duration(time.Hour) {
+	if ok && (d.Batch.MaxAge < Duration(10*time.Millisecond) || d.Batch.MaxAge > Duration(time.Hour)) {
 		errs.Add("batch.max_age", "must be between 10ms and 1h")
 	}
 	if d.Health.Interval < Duration(time.Second) {

@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"math"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -38,7 +39,7 @@ func ParseSize(s string) (Size, error) {
 		}
 	}
 	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n < 0 {
+	if err != nil || !(n >= 0) || math.IsInf(n, 0) {
 		return 0, fmt.Errorf("invalid size %q: want a number of bytes or a number with a unit (KiB, MiB, GiB, KB, MB, GB)", s)
 	}
 	v := n * float64(mult)
