@@ -107,3 +107,7 @@ func cleanBody(b []byte, redact func(string) string) string {
 	}
 	return s
 }
+
+// StatusCode is the destination's HTTP status (shown in stream status and
+// dead letters).
+func (e *StatusError) StatusCode() int { return e.Code }

@@ -1,0 +1,230 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"net"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/runnel/runnel/internal/retry"
+	"github.com/runnel/runnel/internal/telemetry"
+)
+
+// Status codes recorded for attempts that have no HTTP status of their own.
+const (
+	StatusOK          = 200
+	StatusPartial     = 207 // some records of the batch failed (destination.BatchError)
+	StatusTooLarge    = 413 // an event exceeds max_size or the kind's record limit
+	StatusUnprocessed = 422 // the template could not render an event
+	StatusBadGateway  = 502 // a failure that carries no status
+	StatusSkipped     = 503 // the send was skipped: the destination is unavailable
+	StatusTimeout     = 504 // the attempt timed out
+)
+
+// StatusCoder is implemented by destination errors that carry the target's
+// HTTP (or HTTP-like) status; it shows in the stream status and in dead
+// letters. Destinations wrap their errors in a type with this method.
+type StatusCoder interface {
+	StatusCode() int
+}
+
+// StatusOf maps the outcome of an attempt to an HTTP-like status: 200 for
+// nil, the error's own StatusCode when it has one, 504 for a timeout
+// (context.DeadlineExceeded or a net timeout), otherwise 400 for a
+// permanent error and 502 for a retryable one.
+func StatusOf(err error) int {
+	if err == nil {
+		return StatusOK
+	}
+	var sc StatusCoder
+	if errors.As(err, &sc) {
+		if c := sc.StatusCode(); c > 0 {
+			return c
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return StatusTimeout
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return StatusTimeout
+	}
+	if retry.IsPermanent(err) {
+		return 400
+	}
+	return StatusBadGateway
+}
+
+// userinfo matches the user:password@ part of URLs in error texts.
+var userinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#@\s"']*@`)
+
+// maxErrorText bounds error texts kept in status and dead letters.
+const maxErrorText = 2048
+
+// cleanError renders an error for status and dead letters: destinations
+// already keep secrets out of their errors; as a second line of defence
+// URL userinfo is removed, and the text is bounded.
+func cleanError(err error) string {
+	if err == nil {
+		return ""
+	}
+	return cleanText(err.Error())
+}
+
+func cleanText(s string) string {
+	s = userinfo.ReplaceAllString(s, "$1")
+	if len(s) > maxErrorText {
+		s = s[:maxErrorText] + "…"
+	}
+	return s
+}
+
+// Stats are the in-memory state and counters of one destination on this
+// node. They outlive a deliverer: a restarted deliverer (configuration
+// change) keeps counting where its predecessor stopped.
+type Stats struct {
+	delivered, failed, retried, deadLettered, filtered, processed atomic.Uint64
+
+	mu          sync.Mutex
+	unavailable bool
+	lastProbe   time.Time
+	lastAttempt time.Time
+	lastError   string
+	lastStatus  int
+	running     int
+}
+
+// StatsSnapshot is a copy of Stats.
+type StatsSnapshot struct {
+	Delivered, Failed, Retried, DeadLettered, Filtered, Processed uint64
+
+	Available   bool
+	LastProbe   time.Time
+	LastAttempt time.Time
+	LastError   string
+	LastStatus  int
+	Running     bool
+}
+
+// Snapshot returns the current values.
+func (s *Stats) Snapshot() StatsSnapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return StatsSnapshot{
+		Delivered:    s.delivered.Load(),
+		Failed:       s.failed.Load(),
+		Retried:      s.retried.Load(),
+		DeadLettered: s.deadLettered.Load(),
+		Filtered:     s.filtered.Load(),
+		Processed:    s.processed.Load(),
+		Available:    !s.unavailable,
+		LastProbe:    s.lastProbe,
+		LastAttempt:  s.lastAttempt,
+		LastError:    s.lastError,
+		LastStatus:   s.lastStatus,
+		Running:      s.running > 0,
+	}
+}
+
+func (s *Stats) isAvailable() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.unavailable
+}
+
+// attempt records the outcome of a send attempt; it reports whether the
+// availability changed.
+func (s *Stats) attempt(now time.Time, status int, err error, available bool) (changed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastAttempt = now
+	s.lastStatus = status
+	if err != nil {
+		s.lastError = cleanError(err)
+	}
+	changed = s.unavailable == available
+	s.unavailable = !available
+	return changed
+}
+
+// probe records a health probe; it reports whether the availability changed.
+func (s *Stats) probe(now time.Time, err error) (changed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastProbe = now
+	avail := err == nil
+	if err != nil {
+		s.lastError = cleanError(err)
+	}
+	changed = s.unavailable == avail
+	s.unavailable = !avail
+	return changed
+}
+
+// skipped records a send skipped because the destination is unavailable.
+func (s *Stats) skipped() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastStatus = StatusSkipped
+}
+
+func (s *Stats) setRunning(delta int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.running += delta
+}
+
+// metricSet holds one destination's metric series, resolved once.
+type metricSet struct {
+	processed, delivered, failed, retried, deadLettered prometheus.Counter
+	healthy                                             prometheus.Gauge
+	latency, batchBytes                                 prometheus.Observer
+}
+
+func newMetricSet(m *telemetry.Metrics, workspace, stream, dest string) metricSet {
+	if m == nil {
+		m = discardMetrics()
+	}
+	l := prometheus.Labels{"workspace": workspace, "stream": stream, "destination": dest}
+	return metricSet{
+		processed:    m.Processed.With(l),
+		delivered:    m.Delivered.With(l),
+		failed:       m.Failed.With(l),
+		retried:      m.Retried.With(l),
+		deadLettered: m.DeadLettered.With(l),
+		healthy:      m.Healthy.With(l),
+		latency:      m.Latency.With(l),
+		batchBytes:   m.BatchBytes.With(l),
+	}
+}
+
+// deleteMetrics removes one destination's series (stream or destination gone).
+func deleteMetrics(m *telemetry.Metrics, workspace, stream, dest string) {
+	if m == nil {
+		return
+	}
+	l := prometheus.Labels{"workspace": workspace, "stream": stream, "destination": dest}
+	for _, v := range []*prometheus.CounterVec{m.Processed, m.Delivered, m.Failed, m.Retried, m.DeadLettered, m.Filtered, m.SampledOut} {
+		v.Delete(l)
+	}
+	m.Backlog.Delete(l)
+	m.Healthy.Delete(l)
+	m.Latency.Delete(l)
+	m.BatchBytes.Delete(l)
+}
+
+var (
+	discardOnce sync.Once
+	discard     *telemetry.Metrics
+)
+
+// discardMetrics is a private metrics set for callers that pass none.
+func discardMetrics() *telemetry.Metrics {
+	discardOnce.Do(func() { discard = telemetry.NewMetrics() })
+	return discard
+}

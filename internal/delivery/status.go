@@ -1,0 +1,233 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/runnel/runnel/internal/bus"
+	"github.com/runnel/runnel/internal/event"
+	"github.com/runnel/runnel/internal/model"
+)
+
+// Health values.
+const (
+	HealthAvailable   = "available"
+	HealthUnavailable = "unavailable"
+)
+
+// backlogSample is how many pending messages are read to count backlog
+// events; beyond it the count is extrapolated.
+const backlogSample = 10000
+
+// StreamStatus is GET /v1/streams/{id}/status.
+type StreamStatus struct {
+	StreamID     string              `json:"stream_id"`
+	Name         string              `json:"name"`
+	Status       string              `json:"status"`
+	Destinations []DestinationStatus `json:"destinations"`
+}
+
+// DestinationStatus is the state of one destination. Counters and health
+// are this node's (in memory since it started); backlog is the buffer's.
+type DestinationStatus struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// Health is "available" or "unavailable".
+	Health string `json:"health"`
+	// Running reports whether a deliverer for it runs on this node.
+	Running bool `json:"running"`
+	// LastProbe is the time of the last health probe (null: none yet).
+	LastProbe *time.Time `json:"last_probe"`
+	// LastAttempt is the time of the last send attempt (null: none yet).
+	LastAttempt *time.Time `json:"last_attempt"`
+	// LastError is the last send or probe error ("" if none).
+	LastError string `json:"last_error"`
+	// LastStatus is the HTTP-like status of the last attempt: 200 on
+	// success, the destination's status, 503 when skipped because the
+	// destination is unavailable, 504 on timeout; 0 before any attempt.
+	LastStatus int `json:"last_status"`
+
+	// BacklogMessages are the buffered messages (ingest requests) not yet
+	// settled by this destination.
+	BacklogMessages uint64 `json:"backlog_messages"`
+	// BacklogEvents are the events in them (extrapolated beyond the
+	// first 10,000 messages: see BacklogEventsEstimated).
+	BacklogEvents          uint64 `json:"backlog_events"`
+	BacklogEventsEstimated bool   `json:"backlog_events_estimated"`
+	// BacklogBytes is approximate: the buffer's bytes × the share of its
+	// messages that are pending here.
+	BacklogBytes uint64 `json:"backlog_bytes"`
+	// OldestUndeliveredAgeSeconds is the age of the oldest message not
+	// yet settled (0 with no backlog).
+	OldestUndeliveredAgeSeconds float64 `json:"oldest_undelivered_age_seconds"`
+
+	Processed    uint64 `json:"processed"`
+	Delivered    uint64 `json:"delivered"`
+	Failed       uint64 `json:"failed"`
+	Retried      uint64 `json:"retried"`
+	DeadLettered uint64 `json:"dead_lettered"`
+	Filtered     uint64 `json:"filtered"`
+}
+
+// Status reports the delivery state of a stream's destinations.
+func (m *Manager) Status(ctx context.Context, st *model.Stream) (StreamStatus, error) {
+	out := StreamStatus{StreamID: st.ID, Name: st.Name, Status: st.Status, Destinations: make([]DestinationStatus, 0, len(st.Destinations))}
+	if out.Status == "" {
+		out.Status = model.StatusActive
+	}
+	m.mu.Lock()
+	stats := map[string]*Stats{}
+	if sr := m.streams[st.ID]; sr != nil {
+		for name, ds := range sr.stats {
+			stats[name] = ds.stats
+		}
+	}
+	m.mu.Unlock()
+
+	s, err := m.b.JS.Stream(ctx, bus.EventStreamName(st.ID))
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return out, fmt.Errorf("status: event stream: %w", err)
+	}
+	var state jetstream.StreamState
+	if s != nil {
+		if info, err := s.Info(ctx); err == nil {
+			state = info.State
+		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return out, fmt.Errorf("status: event stream: %w", err)
+		} else {
+			s = nil
+		}
+	}
+	now := time.Now()
+	for i := range st.Destinations {
+		d := &st.Destinations[i]
+		ds := DestinationStatus{Name: d.Name, Type: d.Type, Health: HealthAvailable}
+		if sp := stats[d.Name]; sp != nil {
+			snap := sp.Snapshot()
+			if !snap.Available {
+				ds.Health = HealthUnavailable
+			}
+			ds.Running = snap.Running
+			if !snap.LastProbe.IsZero() {
+				t := snap.LastProbe.UTC()
+				ds.LastProbe = &t
+			}
+			if !snap.LastAttempt.IsZero() {
+				t := snap.LastAttempt.UTC()
+				ds.LastAttempt = &t
+			}
+			ds.LastError, ds.LastStatus = snap.LastError, snap.LastStatus
+			ds.Processed, ds.Delivered, ds.Failed, ds.Retried = snap.Processed, snap.Delivered, snap.Failed, snap.Retried
+			ds.DeadLettered, ds.Filtered = snap.DeadLettered, snap.Filtered
+		}
+		if s != nil {
+			if err := backlog(ctx, s, st.ID, d.Name, state, now, &ds); err != nil {
+				return out, err
+			}
+			m.setBacklog(st.Workspace, st.Name, d.Name, ds.BacklogMessages)
+		}
+		out.Destinations = append(out.Destinations, ds)
+	}
+	return out, nil
+}
+
+// backlog fills the backlog fields of one destination.
+func backlog(ctx context.Context, s jetstream.Stream, streamID, dest string, state jetstream.StreamState, now time.Time, ds *DestinationStatus) error {
+	c, err := s.Consumer(ctx, bus.ConsumerName(dest))
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("status: consumer of %s: %w", dest, err)
+	}
+	ci, err := c.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("status: consumer of %s: %w", dest, err)
+	}
+	pending := ci.NumPending + uint64(ci.NumAckPending)
+	ds.BacklogMessages = pending
+	if pending == 0 {
+		return nil
+	}
+	if state.Msgs > 0 {
+		ds.BacklogBytes = uint64(float64(state.Bytes) * min(1, float64(pending)/float64(state.Msgs)))
+	}
+	sample := min(pending, backlogSample)
+	events, read, oldest, err := scanBacklog(ctx, s, streamID, dest, ci.AckFloor.Stream+1, int(sample))
+	if err != nil {
+		// The scan is best effort (its consumer may be removed by a
+		// concurrent EnsureEventStream): every message holds at least one event.
+		ds.BacklogEvents, ds.BacklogEventsEstimated = pending, true
+		return nil
+	}
+	ds.BacklogEvents = events
+	if read > 0 && uint64(read) < pending {
+		ds.BacklogEvents = uint64(float64(events) / float64(read) * float64(pending))
+		ds.BacklogEventsEstimated = true
+	}
+	if !oldest.IsZero() {
+		ds.OldestUndeliveredAgeSeconds = max(0, now.Sub(oldest).Seconds())
+	}
+	return nil
+}
+
+// scanBacklog reads the headers of up to n messages from seq on with a
+// temporary headers-only consumer and sums their event counts (frames
+// replayed for another destination count as none). oldest is the store
+// time of the first message.
+func scanBacklog(ctx context.Context, s jetstream.Stream, streamID, dest string, seq uint64, n int) (events uint64, read int, oldest time.Time, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       seq,
+		AckPolicy:         jetstream.AckNonePolicy,
+		HeadersOnly:       true,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: time.Minute,
+		FilterSubject:     bus.EventSubject(streamID),
+	})
+	if err != nil {
+		return 0, 0, time.Time{}, fmt.Errorf("status: backlog scan: %w", err)
+	}
+	defer func() {
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = s.DeleteConsumer(dctx, c.CachedInfo().Name)
+		dcancel()
+	}()
+	for read < n {
+		mb, err := c.Fetch(min(n-read, 1000), jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return events, read, oldest, fmt.Errorf("status: backlog scan: %w", err)
+		}
+		got := 0
+		for msg := range mb.Messages() {
+			got++
+			h := msg.Headers()
+			if read+got == 1 {
+				if md, err := msg.Metadata(); err == nil {
+					oldest = md.Timestamp
+				} else if ms, err := strconv.ParseInt(h.Get(event.HdrReceived), 10, 64); err == nil {
+					oldest = time.UnixMilli(ms)
+				}
+			}
+			if only := h.Get(event.HdrOnlyDest); only != "" && only != dest {
+				continue
+			}
+			if c, err := strconv.Atoi(h.Get(event.HdrCount)); err == nil && c > 0 {
+				events += uint64(c)
+			}
+		}
+		read += got
+		if got == 0 {
+			break
+		}
+	}
+	return events, read, oldest, nil
+}
