@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -236,13 +237,13 @@ func (s *Stream) Validate(kinds Kinds) FieldErrors {
 		errs.Add("data_source", "unknown data source %q (this version supports \"custom\")", s.DataSource)
 	}
 	errs.Merge("template", s.Template.validate())
-	if len(s.Processors) > 0 {
+	if isSet(s.Processors) {
 		errs.Add("processors", "processors are not supported by this version of Runnel")
 	}
-	if len(s.Schema) > 0 {
+	if isSet(s.Schema) {
 		errs.Add("schema", "schema validation is not supported by this version of Runnel")
 	}
-	if len(s.Domains) > 0 {
+	if isSet(s.Domains) {
 		errs.Add("domains", "domains are not supported by this version of Runnel")
 	}
 	if s.Buffer.MaxBytes < 1<<20 {
@@ -280,7 +281,7 @@ func (t Template) validate() FieldErrors {
 	if len(t.Variables) > 0 {
 		n++
 	}
-	if len(t.Dataset) > 0 {
+	if isSet(t.Dataset) {
 		n++
 	}
 	if t.Preset != "" {
@@ -323,6 +324,13 @@ func (d *Destination) validate(kinds Kinds) FieldErrors {
 		errs.Add("route", "routes are not supported by this version of Runnel")
 	}
 	return errs
+}
+
+// isSet reports whether a raw JSON value is present: absent, empty or null
+// is unset (as for template.Compile), so "processors: null" is not rejected.
+func isSet(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) > 0 && string(t) != "null"
 }
 
 // String names the stream for logs.

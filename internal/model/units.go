@@ -2,9 +2,9 @@ package model
 
 import (
 	"bytes"
-	"math"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -46,7 +46,13 @@ func ParseSize(s string) (Size, error) {
 	if v > 1<<62 {
 		return 0, fmt.Errorf("size %q is too large", s)
 	}
-	return Size(v), nil
+	// A size is a whole number of bytes ("1.5MB" is, "1.5" and "0.1KiB" are
+	// not), as for a JSON number; the tolerance absorbs the rounding of n*mult.
+	r := math.Round(v)
+	if math.Abs(v-r) > v*0x1p-50 {
+		return 0, fmt.Errorf("invalid size %q: not a whole number of bytes", s)
+	}
+	return Size(r), nil
 }
 
 // UnmarshalJSON accepts an integer or a string with a unit.
@@ -97,6 +103,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		v, err := time.ParseDuration(strings.TrimSpace(str))
 		if err != nil {
 			return fmt.Errorf("invalid duration %q: want a string like \"200ms\", \"60s\" or \"168h\"", str)
+		}
+		if v < 0 {
+			return fmt.Errorf("invalid duration %q: must not be negative", str)
 		}
 		*d = Duration(v)
 		return nil
