@@ -50,7 +50,9 @@ func (s *Store) Streams(ws string) []*model.Stream {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return sortedValues(s.streams, func(st *model.Stream) bool { return ws == "" || st.Workspace == ws },
-		func(a, b *model.Stream) int { return cmp.Or(cmp.Compare(a.Workspace, b.Workspace), cmp.Compare(a.Name, b.Name)) })
+		func(a, b *model.Stream) int {
+			return cmp.Or(cmp.Compare(a.Workspace, b.Workspace), cmp.Compare(a.Name, b.Name))
+		})
 }
 
 // StreamRev returns the current revision of a stream id (0 if unknown).
