@@ -21,7 +21,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	id := m["id"].(string)
 	e.do("GET", "/v1/streams", e.admin, nil)
 	e.do("GET", "/v1/streams/"+id, e.admin, nil)
-	m = e.expect(e.do("PUT", "/v1/streams/"+id, e.admin, m), 200, "")
+	e.expect(e.do("PUT", "/v1/streams/"+id, e.admin, m), 200, "")
 	e.expect(e.do("PATCH", "/v1/streams/"+id, e.admin, `{"status":"inactive"}`), 200, "")
 	e.do("GET", "/v1/streams/"+id+"/status", e.admin, nil)
 	e.do("GET", "/v1/streams/"+id+"/dead-letters", e.admin, nil)

@@ -140,7 +140,7 @@ func TestIfMatch(t *testing.T) {
 	// The old etag no longer matches.
 	e.expect(e.do("DELETE", "/v1/streams/"+id, e.admin, nil, `If-Match: "`+etag+`"`), 412, "precondition_failed")
 	e.expect(e.do("DELETE", "/v1/streams/"+id, e.admin, nil, `If-Match: "1", "`+m3["etag"].(string)+`"`), 204, "")
-	m = e.expect(e.do("POST", "/v1/streams", e.admin, sampleStream("other")), 201, "")
+	e.expect(e.do("POST", "/v1/streams", e.admin, sampleStream("other")), 201, "")
 	e.expect(e.do("DELETE", "/v1/streams/other", e.admin, nil, "If-Match: *"), 204, "")
 }
 

@@ -73,7 +73,7 @@ func TestNewID(t *testing.T) {
 	if !regexp.MustCompile(`^str_[0-9a-f]{24}$`).MatchString(id) {
 		t.Errorf("NewID = %q", id)
 	}
-	if NewID("tok_") == NewID("tok_") {
+	if a, b := NewID("tok_"), NewID("tok_"); a == b {
 		t.Error("NewID repeats")
 	}
 	in := NewInletID()
