@@ -23,6 +23,7 @@ import (
 	"github.com/runnel/runnel/internal/ingest"
 	"github.com/runnel/runnel/internal/secret"
 	"github.com/runnel/runnel/internal/store"
+	"github.com/runnel/runnel/internal/tail"
 	"github.com/runnel/runnel/internal/telemetry"
 )
 
@@ -104,6 +105,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		Store: st, Kinds: kinds, Delivery: deliveryAdapter{mgr: mgr, bus: b, kinds: kinds},
 		Metrics: metrics, Log: log, Ready: b.Ready, Check: checkStream,
 		PublicURL: cfg.PublicURL, Now: time.Now,
+		Extensions: map[string]api.Extension{"tailStream": tail.Handler(b, log)},
 	}).Register(mux)
 	ingest.New(ingest.Deps{Bus: b, Streams: st, Tokens: st, Metrics: metrics, Log: log, Now: time.Now}).Register(mux)
 
