@@ -209,6 +209,11 @@ func (a *API) patchStream(w http.ResponseWriter, r *http.Request, c *Call) {
 			apierr.WriteFields(w, errs)
 			return
 		}
+		if !patchesDataset(patch) && len(st.Template.Dataset) > 0 {
+			// A merge patch goes through a map, which sorts keys; a dataset
+			// the patch does not touch keeps its written key order.
+			st.Template.Dataset = c.Stream.Template.Dataset
+		}
 		want := rev
 		if want == 0 {
 			want = c.Rev
@@ -244,4 +249,21 @@ func (a *API) deleteStream(w http.ResponseWriter, r *http.Request, c *Call) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// patchesDataset reports whether a merge patch sets template.dataset (or
+// the whole template).
+func patchesDataset(patch []byte) bool {
+	var p struct {
+		Template *json.RawMessage `json:"template"`
+	}
+	if json.Unmarshal(patch, &p) != nil || p.Template == nil {
+		return false
+	}
+	var t map[string]json.RawMessage
+	if json.Unmarshal(*p.Template, &t) != nil {
+		return true // template: null or not an object replaces it
+	}
+	_, ok := t["dataset"]
+	return ok
 }

@@ -424,3 +424,17 @@ func TestEveryRouteServed(t *testing.T) {
 		t.Errorf("extensions called: %v", called)
 	}
 }
+
+// TestPatchKeepsDatasetOrder: a PATCH that does not touch the dataset
+// keeps its keys in the written order (a merge patch goes through a map).
+func TestPatchKeepsDatasetOrder(t *testing.T) {
+	e := newEnv(t)
+	body := `{"name":"ordered","template":{"dataset":{"zeta":"$source","alpha":"$timestamp","mid":1}},"destinations":[]}`
+	m := e.expect(e.do("POST", "/v1/streams", e.admin, body), 201, "")
+	id := m["id"].(string)
+	e.expect(e.do("PATCH", "/v1/streams/"+id, e.admin, `{"status":"inactive"}`), 200, "")
+	st, _, _ := e.st.Stream("default", id)
+	if got := string(st.Template.Dataset); got != `{"zeta":"$source","alpha":"$timestamp","mid":1}` {
+		t.Fatalf("dataset after PATCH: %s", got)
+	}
+}
