@@ -14,6 +14,21 @@ if [ -z "${SKIP_INSTALL:-}" ]; then
   NATS_VERSION=$(go list -m -f '{{.Version}}' github.com/nats-io/nats-server/v2)
   [ -x bin/nats-server ] || GOBIN="$PWD/bin" go install "github.com/nats-io/nats-server/v2@${NATS_VERSION}"
   command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+  # Emulators for the s3 and azure_blob destination tests (under CI=true those
+  # tests fail without them): Versity S3 Gateway, and Azurite's blob service
+  # (3.36+ needs Node 21) in .tools/. Each is reinstalled only when missing or
+  # of another version.
+  VERSITYGW_VERSION=v1.8.0
+  vgw=$(command -v versitygw || true)
+  vgw_mod=$([ -n "$vgw" ] && go version -m "$vgw" 2>/dev/null || true)
+  grep -q "versity/versitygw[[:space:]]*${VERSITYGW_VERSION}[[:space:]]" <<<"$vgw_mod" \
+    || go install "github.com/versity/versitygw/cmd/versitygw@${VERSITYGW_VERSION}"
+  AZURITE_VERSION=3.35.0
+  [ "$(node -p "require('./.tools/azurite/node_modules/azurite/package.json').version" 2>/dev/null || true)" = "$AZURITE_VERSION" ] \
+    || npm install --prefix "$PWD/.tools/azurite" --save-exact --no-audit --no-fund "azurite@${AZURITE_VERSION}"
+  # kcat (librdkafka): the independent client the kafka destination's tests
+  # read back with (under CI=true they fail without it). Debian package, as root.
+  command -v kcat >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat)
 fi
 export RUNNEL_NATS_SERVER_BIN="$PWD/bin/nats-server"
 
