@@ -8,11 +8,6 @@ export PATH="$(go env GOPATH)/bin:$PATH"
 
 if [ -z "${SKIP_INSTALL:-}" ]; then
   echo "== installing test tools"
-  # A second, separately started NATS server for the --nats (external cluster) tests,
-  # built from the same module version the project embeds.
-  mkdir -p bin
-  NATS_VERSION=$(go list -m -f '{{.Version}}' github.com/nats-io/nats-server/v2)
-  [ -x bin/nats-server ] || GOBIN="$PWD/bin" go install "github.com/nats-io/nats-server/v2@${NATS_VERSION}"
   command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
   # Emulators for the s3 and azure_blob destination tests (under CI=true those
   # tests fail without them): Versity S3 Gateway, and Azurite's blob service
@@ -30,7 +25,6 @@ if [ -z "${SKIP_INSTALL:-}" ]; then
   # read back with (under CI=true they fail without it). Debian package, as root.
   command -v kcat >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat)
 fi
-export RUNNEL_NATS_SERVER_BIN="$PWD/bin/nats-server"
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
