@@ -146,6 +146,10 @@ type Target struct {
 	// the order it accepted them, each as the JSON object the suite sent
 	// (bytes equal, or JSON-equal when the kind re-encodes). A kind that
 	// adds fields (e.g. datadog's ddsource) has its harness strip them.
+	// The suite checks the order of the records of one Deliver call, not
+	// across calls (separate calls may land in separately listed objects).
+	// It is called after Deliver returned: a target that shows writes late
+	// (a consumer) waits for them itself.
 	Received func(t testing.TB) [][]byte
 	// FailNext makes the next n requests (API calls, produce requests,
 	// uploads) fail as a whole with a transient error (HTTP 503-like),

@@ -1,0 +1,5 @@
+//go:build !race
+
+package elasticsearch_test
+
+const raceDetector = false
