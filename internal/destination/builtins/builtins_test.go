@@ -14,7 +14,13 @@ import (
 // minimal gives, per kind, the smallest valid settings: exactly the
 // required ones. Every builtin kind must have an entry.
 var minimal = map[string]map[string]any{
-	"http": {"url": "https://logs.example.com/in"},
+	"elasticsearch": {"url": "https://es.example.com:9200/logs"},
+	"splunk":        {"url": "https://splunk.example.com:8088/services/collector/event", "api_key": "12345678-abcd-1234-abcd-1234abcd5678"},
+	"datadog":       {"url": "https://http-intake.logs.datadoghq.com/api/v2/logs", "api_key": "0123456789abcdef0123456789abcdef"},
+	"http":          {"url": "https://logs.example.com/in"},
+	"kafka":         {"bootstrap_servers": "kafka-1.example.com:9092,kafka-2.example.com:9092", "kafka_topic": "events"},
+	"s3":            {"bucket_name": "my-logs", "region": "eu-west-1", "access_key": "AKIAEXAMPLE", "secret_key": "example-secret"},
+	"azure_blob":    {"storage_account": "myaccount", "container_name": "logs", "blob_sas_token": "sv=2025-05-05&sp=cw&sr=c&sig=ZXhhbXBsZQ%3D%3D"},
 }
 
 func TestBuiltinsWellFormed(t *testing.T) {
