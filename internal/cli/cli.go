@@ -115,6 +115,7 @@ flags are visible to other users of the machine.`,
 		a.statusCmd(),
 		a.tailCmd(),
 		a.deadLettersCmd(),
+		a.destinationsCmd(),
 		a.bufferCmd(),
 		a.versionCmd(),
 	)
