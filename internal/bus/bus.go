@@ -55,6 +55,10 @@ type Bus struct {
 	NC       *nats.Conn
 	JS       jetstream.JetStream
 	srv      *server.Server
+	ownsSrv  bool // Close shuts the server down (false for a Connect'ed bus)
+	url      string
+	name     string
+	kv       jetstream.KeyValue
 	replicas int
 	log      *slog.Logger
 	closed   chan struct{}
@@ -67,11 +71,60 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b := &Bus{log: log, closed: make(chan struct{})}
 	name := cfg.Name
 	if name == "" {
 		name, _ = os.Hostname()
 	}
+	var srv *server.Server
+	if cfg.URL == "" {
+		var err error
+		if srv, err = startEmbedded(cfg, log); err != nil {
+			return nil, err
+		}
+	}
+	b, err := connect(cfg.URL, name, srv, log)
+	if err != nil {
+		if srv != nil {
+			srv.Shutdown()
+			srv.WaitForShutdown()
+		}
+		return nil, err
+	}
+	b.ownsSrv = srv != nil
+	b.replicas = cfg.Replicas
+	if b.replicas == 0 {
+		b.replicas = 1
+		if cfg.URL != "" && len(b.NC.Servers()) >= 3 {
+			b.replicas = 3
+		}
+	}
+	if err := b.setup(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Connect opens another connection to the same JetStream as b: a second
+// client of its embedded server, or of its external cluster. It is how a
+// second node shares an embedded server in tests. Closing it leaves the
+// server running; the shared streams and buckets must already exist.
+func (b *Bus) Connect(ctx context.Context, name string) (*Bus, error) {
+	nb, err := connect(b.url, name, b.srv, b.log)
+	if err != nil {
+		return nil, err
+	}
+	nb.replicas = b.replicas
+	if nb.kv, err = nb.JS.KeyValue(ctx, ConfigBucket); err != nil {
+		nb.Close()
+		return nil, fmt.Errorf("bus: config bucket: %w", err)
+	}
+	return nb, nil
+}
+
+// connect opens the client connection, in-process when srv is set.
+func connect(url, name string, srv *server.Server, log *slog.Logger) (*Bus, error) {
+	b := &Bus{log: log, closed: make(chan struct{}), url: url, name: name, srv: srv}
 	opts := []nats.Option{
 		nats.Name("runnel " + name),
 		nats.MaxReconnects(-1),
@@ -84,17 +137,11 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("bus reconnected", "server", nc.ConnectedUrlRedacted()) }),
 		nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }),
 	}
-	if cfg.URL == "" {
-		srv, err := startEmbedded(cfg, log)
-		if err != nil {
-			return nil, err
-		}
-		b.srv = srv
+	if srv != nil {
 		opts = append(opts, nats.InProcessServer(srv))
 	}
-	nc, err := nats.Connect(cfg.URL, opts...)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		b.shutdownServer()
 		return nil, fmt.Errorf("bus: connect: %w", err)
 	}
 	b.NC = nc
@@ -104,17 +151,6 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		return nil, fmt.Errorf("bus: jetstream: %w", err)
 	}
 	b.JS = js
-	b.replicas = cfg.Replicas
-	if b.replicas == 0 {
-		b.replicas = 1
-		if cfg.URL != "" && len(nc.Servers()) >= 3 {
-			b.replicas = 3
-		}
-	}
-	if err := b.setup(ctx); err != nil {
-		b.Close()
-		return nil, err
-	}
 	return b, nil
 }
 
@@ -163,14 +199,16 @@ func startEmbedded(cfg Config, log *slog.Logger) (*server.Server, error) {
 }
 
 func (b *Bus) setup(ctx context.Context) error {
-	if _, err := b.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := b.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:   ConfigBucket,
 		History:  1,
 		Storage:  jetstream.FileStorage,
 		Replicas: b.replicas,
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("bus: config bucket: %w", err)
 	}
+	b.kv = kv
 	if _, err := b.JS.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        ActivityStream,
 		Subjects:    []string{"runnel.activity.>"},
@@ -220,7 +258,7 @@ func (b *Bus) Close() {
 }
 
 func (b *Bus) shutdownServer() {
-	if b.srv != nil {
+	if b.srv != nil && b.ownsSrv {
 		b.srv.Shutdown()
 		b.srv.WaitForShutdown()
 	}

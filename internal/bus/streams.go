@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -36,11 +37,15 @@ func ActivitySubject(workspace string) string { return "runnel.activity." + work
 // Runnel stream's events, with the stream's buffer limits, and the durable
 // consumers of its destinations (removing consumers of destinations that
 // are gone).
+//
+// The stream always discards new messages when full (MaxBytes), whatever
+// the overflow policy: JetStream's own DiscardOld removes messages without
+// telling anyone, so their events could not be counted or kept. For
+// overflow drop_oldest the publisher makes room itself (see
+// delivery.Overflow), counting every event it drops (ClaimDrop). Messages
+// older than MaxAge are removed by JetStream and are not counted.
 func (b *Bus) EnsureEventStream(ctx context.Context, st *model.Stream) error {
 	discard := jetstream.DiscardNew
-	if st.Buffer.Overflow == model.OverflowDropOldest {
-		discard = jetstream.DiscardOld
-	}
 	cfg := jetstream.StreamConfig{
 		Name:        EventStreamName(st.ID),
 		Description: "events of " + st.String(),
@@ -107,13 +112,14 @@ func ConsumerConfig(name, subject string) jetstream.ConsumerConfig {
 	}
 }
 
-// DeleteEventStream removes a Runnel stream's buffered events.
+// DeleteEventStream removes a Runnel stream's buffered events and its
+// dropped-events counter.
 func (b *Bus) DeleteEventStream(ctx context.Context, streamID string) error {
 	err := b.JS.DeleteStream(ctx, EventStreamName(streamID))
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("bus: delete event stream %s: %w", streamID, err)
 	}
-	return nil
+	return b.deleteDropCounter(ctx, streamID)
 }
 
 // ErrBufferFull is returned by Publish when the stream's buffer is full
@@ -147,4 +153,29 @@ func (b *Bus) Publish(ctx context.Context, m *nats.Msg) (duplicate bool, err err
 		return false, fmt.Errorf("bus: publish: %w", err)
 	}
 	return ack.Duplicate, nil
+}
+
+// ErrTooLargeForBuffer is returned when a message is larger than its
+// stream's whole buffer (buffer.max_bytes): no overflow policy can store it.
+var ErrTooLargeForBuffer = errors.New("message is larger than the stream's whole buffer")
+
+// StoredSize is the number of buffer bytes a message takes in a file
+// stream (JetStream's own accounting against MaxBytes): record framing,
+// subject, headers as sent and data. Server-added headers of a message
+// read back (Nats-Stream, Nats-Sequence, …) are not counted.
+func StoredSize(subject string, h nats.Header, data []byte) int64 {
+	n := int64(22 + len(subject) + len(data) + 8)
+	hl := 0
+	for k, vs := range h {
+		if strings.HasPrefix(k, "Nats-") && k != nats.MsgIdHdr {
+			continue
+		}
+		for _, v := range vs {
+			hl += len(k) + 2 + len(v) + 2
+		}
+	}
+	if hl == 0 {
+		return n
+	}
+	return n + 4 + int64(len("NATS/1.0\r\n")+hl+2)
 }

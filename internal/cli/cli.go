@@ -116,6 +116,7 @@ flags are visible to other users of the machine.`,
 		a.tailCmd(),
 		a.deadLettersCmd(),
 		a.destinationsCmd(),
+		a.sourcesCmd(), a.templatesCmd(),
 		a.bufferCmd(),
 		a.versionCmd(),
 	)

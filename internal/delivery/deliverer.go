@@ -43,8 +43,8 @@ type Config struct {
 	// MaxEvents and MaxAge are the destination's batch options.
 	MaxEvents int
 	MaxAge    time.Duration
-	// HealthInterval is the probe period of a destination.Checker while
-	// it is unavailable (default 60 s).
+	// HealthInterval is the probe period of a destination.Checker
+	// (default 60 s).
 	HealthInterval time.Duration
 	// Backoff between retries (default retry.DefaultBackoff).
 	Backoff retry.Backoff
@@ -104,7 +104,11 @@ type Deliverer struct {
 	idx, next []int
 	recs      [][]byte
 	sdls      []DeadLetter
-	nextProbe time.Time
+
+	// health (destination.Checker only): probed is closed after the first
+	// probe; probeNow asks the prober for a probe out of schedule.
+	probed   chan struct{}
+	probeNow chan struct{}
 }
 
 // DeadLetterSink stores dead letters durably; Put returns once they are
@@ -157,6 +161,8 @@ func NewDeliverer(cfg Config) (*Deliverer, error) {
 		log:       cfg.Logger.With("stream", cfg.StreamID, "destination", cfg.Destination),
 		free:      make(chan *batch, cfg.batches),
 		handoff:   make(chan *batch),
+		probed:    make(chan struct{}),
+		probeNow:  make(chan struct{}, 1),
 	}
 	if d.maxEvents <= 0 || (cfg.Limits.MaxEvents > 0 && cfg.Limits.MaxEvents < d.maxEvents) {
 		d.maxEvents = cfg.Limits.MaxEvents
@@ -212,13 +218,22 @@ func (d *Deliverer) Run(ctx context.Context, src <-chan Msg) {
 		}
 	})
 	aux.Go(func() { d.keepInProgress(done) })
+	probeCtx, stopProbes := context.WithCancel(ctx)
+	defer stopProbes()
+	if d.checker != nil {
+		aux.Go(func() { d.probeLoop(probeCtx) })
+	}
 
 	var pipe sync.WaitGroup
 	pipe.Go(func() { d.build(src) })
 	pipe.Go(d.send)
 	pipe.Wait()
+	stopProbes()
 	close(done)
 	aux.Wait()
+	if d.checker != nil {
+		d.stats.setNextProbe(time.Time{})
+	}
 	if d.nakAfter != nil {
 		<-d.nakAfter
 	}
@@ -546,23 +561,9 @@ func (d *Deliverer) deadLettered(n int) {
 // ---- sender ----
 
 func (d *Deliverer) send() {
-	if d.checker != nil && !d.probe() && d.soft.Err() != nil {
-		return
-	}
-	// While a Checker destination is unavailable it is probed every
-	// HealthInterval, also when no batch is waiting.
-	probeT := time.NewTimer(time.Hour)
-	probeT.Stop()
-	defer probeT.Stop()
 	for {
-		var probeC <-chan time.Time
-		if d.checker != nil && !d.stats.isAvailable() {
-			probeT.Reset(max(0, time.Until(d.nextProbe)))
-			probeC = probeT.C
-		}
 		select {
 		case b, ok := <-d.handoff:
-			probeT.Stop()
 			if !ok {
 				return
 			}
@@ -571,63 +572,113 @@ func (d *Deliverer) send() {
 			}
 			b.reset()
 			d.free <- b
-		case <-probeC:
-			d.probe()
 		case <-d.soft.Done():
 			return
 		}
 	}
 }
 
-// probe checks a destination.Checker and records the outcome.
-func (d *Deliverer) probe() bool {
-	ctx, cancel := context.WithTimeout(d.hard, maxProbeTime)
-	err := d.checker.Check(ctx)
-	cancel()
-	now := time.Now()
-	if err == nil {
-		d.nextProbe = time.Time{}
-	} else {
-		d.nextProbe = now.Add(d.cfg.HealthInterval)
+// probeLoop probes a destination.Checker at once, then every
+// HealthInterval whether it is available or not, and out of schedule when
+// the sender asks (a send failed and its retry delay has passed without a
+// probe). It ends with ctx.
+func (d *Deliverer) probeLoop(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	first := true
+	for {
+		select {
+		case <-t.C:
+		case <-d.probeNow:
+			if !d.stats.needsProbe() {
+				continue // a scheduled probe already ran since the failure
+			}
+			t.Stop()
+		case <-ctx.Done():
+			return
+		}
+		if !d.probe(ctx) {
+			return
+		}
+		if first {
+			first = false
+			close(d.probed)
+		}
+		d.stats.setNextProbe(time.Now().Add(d.cfg.HealthInterval))
+		t.Reset(d.cfg.HealthInterval)
 	}
-	if d.stats.probe(now, err) {
-		d.healthChanged(err == nil, err)
-	}
-	return err == nil
 }
 
+// probe checks a destination.Checker and records the outcome; false when
+// ctx ended first (the outcome is not recorded).
+func (d *Deliverer) probe(ctx context.Context) bool {
+	start := time.Now()
+	d.stats.probeStarted(start)
+	pctx, cancel := context.WithTimeout(ctx, maxProbeTime)
+	err := d.checker.Check(pctx)
+	cancel()
+	if ctx.Err() != nil {
+		return false
+	}
+	now := time.Now()
+	d.m.probeTime.Observe(now.Sub(start).Seconds())
+	if err == nil {
+		d.m.probeOK.Inc()
+	} else {
+		d.m.probeErr.Inc()
+	}
+	if d.stats.probe(start, now, err) {
+		d.healthChanged(err == nil, err)
+	}
+	return true
+}
+
+// healthChanged logs a change of health and sets the gauge from the
+// current state (the prober and the sender may both change it).
 func (d *Deliverer) healthChanged(available bool, err error) {
-	if available {
+	if d.stats.isAvailable() {
 		d.m.healthy.Set(1)
-		d.log.Info("destination available")
 	} else {
 		d.m.healthy.Set(0)
+	}
+	if available {
+		d.log.Info("destination available")
+	} else {
 		d.log.Warn("destination unavailable", "error", cleanError(err))
 	}
 }
 
-// waitAvailable holds sends while a Checker destination is unavailable,
-// probing it every HealthInterval.
+// waitAvailable holds sends while a Checker destination is unavailable:
+// the send is skipped (status 503) until a probe succeeds. The first send
+// waits for the first probe. When no probe has run since the last failed
+// send, one is asked for now.
 func (d *Deliverer) waitAvailable() bool {
 	if d.checker == nil {
 		return true
 	}
-	for !d.stats.isAvailable() {
-		if wait := time.Until(d.nextProbe); wait > 0 {
-			d.stats.skipped()
-			if !sleep(d.soft, wait) {
-				return false
-			}
-		}
-		if d.probe() {
+	select {
+	case <-d.probed:
+	case <-d.soft.Done():
+		return false
+	}
+	for {
+		wait, ok, probe := d.stats.gate()
+		if ok {
 			return true
 		}
 		d.stats.skipped()
-		if d.soft.Err() != nil {
+		if probe {
+			select {
+			case d.probeNow <- struct{}{}:
+			default:
+			}
+		}
+		select {
+		case <-wait:
+		case <-d.soft.Done():
 			return false
 		}
 	}
-	return true
 }
 
 // deliver sends one batch until every record is delivered or
@@ -723,12 +774,24 @@ func (d *Deliverer) failedEvents(n int) {
 	d.m.failed.Add(float64(n))
 }
 
-// backoff waits before retry attempt+1 and counts the retry.
+// backoff waits before retry attempt+1 and counts the retry. For a
+// Checker destination made unavailable by the failure, a successful probe
+// ends the wait early, unless the target asked for a Retry-After.
 func (d *Deliverer) backoff(attempt int, err error) bool {
 	if err == nil {
 		err = errors.New("retry")
 	}
-	if !sleep(d.soft, d.cfg.Backoff.Delay(attempt, err)) {
+	var early <-chan struct{}
+	if _, ok := retry.RetryAfter(err); !ok && d.checker != nil {
+		early = d.stats.availableAgain()
+	}
+	t := time.NewTimer(d.cfg.Backoff.Delay(attempt, err))
+	select {
+	case <-t.C:
+	case <-early:
+		t.Stop()
+	case <-d.soft.Done():
+		t.Stop()
 		return false
 	}
 	d.stats.retried.Add(1)

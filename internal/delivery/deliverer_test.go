@@ -521,8 +521,8 @@ func TestCheckerProbedWhileIdle(t *testing.T) {
 		}
 		time.Sleep(10 * time.Minute)
 		synctest.Wait()
-		if p := cd.probeTimes(); len(p) != 4 {
-			t.Fatalf("%d probes; an available destination is not probed again", len(p))
+		if p := cd.probeTimes(); len(p) != 14 || p[13].Sub(start) != 13*time.Minute {
+			t.Fatalf("%d probes; an available destination is probed every interval too", len(p))
 		}
 	})
 }

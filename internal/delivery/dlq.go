@@ -77,7 +77,7 @@ func (s busSink) Put(ctx context.Context, dls []DeadLetter) error {
 			if err != nil {
 				return fmt.Errorf("dead letter: %w", err)
 			}
-			m := nats.NewMsg(bus.DLQSubject(dl.StreamID, dl.Destination))
+			m := nats.NewMsg(dlqSubject(dl.StreamID, dl.Destination))
 			m.Data = data
 			if dl.msgID != "" {
 				m.Header.Set(nats.MsgIdHdr, dl.msgID)
@@ -101,13 +101,22 @@ func (s busSink) Put(ctx context.Context, dls []DeadLetter) error {
 	return nil
 }
 
+// dlqSubject is where a dead letter of dest is kept; those of
+// AllDestinations (events dropped from a full buffer) have their own token.
+func dlqSubject(streamID, dest string) string {
+	if dest == AllDestinations {
+		dest = allDestinationsToken
+	}
+	return bus.DLQSubject(streamID, dest)
+}
+
 // dlqFilter is the subject of a destination's dead letters, or of all of
 // a stream's when dest is "".
 func dlqFilter(streamID, dest string) string {
 	if dest == "" {
-		dest = "*"
+		return bus.DLQSubject(streamID, "*")
 	}
-	return bus.DLQSubject(streamID, dest)
+	return dlqSubject(streamID, dest)
 }
 
 // ListDeadLetters returns the dead letters of a stream's destination (all
@@ -173,7 +182,8 @@ func decodeDeadLetter(raw *jetstream.RawStreamMsg) (DeadLetter, error) {
 // ReplayDeadLetters puts dead letters back into the stream's buffer for
 // their destination only: the events are republished as frames (at most
 // 1 MiB each, grouped per destination) with event.HdrOnlyDest set, so the
-// other destinations skip them; each replayed dead letter is deleted once
+// other destinations skip them (dead letters of AllDestinations, events
+// dropped from a full buffer, go to every destination); each replayed dead letter is deleted once
 // its frame is stored. ids selects dead letters by id; empty means all of
 // dest (or of every destination when dest is ""). It returns how many
 // were replayed. The destinations must still exist in the stream: the
@@ -244,7 +254,7 @@ func ReplayDeadLetters(ctx context.Context, b *bus.Bus, streamID, dest string, i
 
 func subjectMatches(subject, streamID, dest string) bool {
 	if dest != "" {
-		return subject == bus.DLQSubject(streamID, dest)
+		return subject == dlqSubject(streamID, dest)
 	}
 	rest, ok := strings.CutPrefix(subject, bus.DLQSubject(streamID, ""))
 	return ok && rest != "" && !strings.Contains(rest, ".")
@@ -300,10 +310,14 @@ func (r *replayer) flush(ctx context.Context, dest string, f *replayFrame) error
 		return nil
 	}
 	msgID := fmt.Sprintf("dlq-replay:%s:%d-%d:%d", dest, f.seqs[0], f.seqs[len(f.seqs)-1], len(f.seqs))
+	only := dest
+	if dest == AllDestinations {
+		only = "" // dropped from the buffer: for every destination
+	}
 	m := event.Message(bus.EventSubject(r.streamID), &event.Frame{
 		Count:    len(f.seqs),
 		Received: time.Now(),
-		OnlyDest: dest,
+		OnlyDest: only,
 		Body:     bytes.Clone(f.body.Bytes()),
 	}, msgID)
 	m.Header.Set(event.HdrSource, "replay")

@@ -52,12 +52,43 @@
 //
 // # Health
 //
-// A destination is unavailable after a send that failed with a retryable
-// error and available again after a success. A destination that
-// implements destination.Checker is probed once at start and, while
-// unavailable, every Destination.Health.Interval; no batch is sent while it
-// is unavailable (status 503). Other destinations are probed by the next
-// retry itself.
+// A destination is "available" or "unavailable" (status health, metric
+// runnel_destination_available). For a kind that implements
+// destination.Checker (all built-in kinds should) a prober goroutine
+// checks it at start and then every Destination.Health.Interval (default
+// 60 s), whether it is available or not (status last_probe, next_probe,
+// probes; metrics runnel_destination_probes_total{result} and
+// runnel_destination_probe_seconds):
+//
+//   - a failed probe makes it unavailable, a successful one available;
+//   - a send that fails with a retryable error (5xx, 408, 429, transport
+//     errors, a timeout, which shows as 504) makes it unavailable at once;
+//     once that retry's delay has passed it is probed out of schedule (so
+//     a blip costs one backoff, not an interval), then on the schedule;
+//   - while unavailable no batch is sent: a waiting send is skipped
+//     (last_status 503) until a probe succeeds. A successful probe also
+//     ends a retry delay early, unless the target asked for a Retry-After;
+//   - a probe that started before a send failed does not make it
+//     available again (it saw the target before the failure);
+//   - the first send of a deliverer waits for its first probe.
+//
+// So while a target is down only probes reach it. A target that answers
+// its probe but fails every send (an HTTP endpoint answering 503 to
+// everything: the http kind's probe counts any answer but 401/403 as
+// reachable) gets one probe before each retry, never two sends in a row.
+// A kind without Checker is unavailable after a retryable failure and
+// available again after the next success; its retries are its probes.
+//
+// # Buffer overflow
+//
+// Event streams always refuse new messages when full (DiscardNew). For a
+// stream with overflow drop_oldest, ingest hands a refused message to
+// [Overflow], which drops the oldest messages, counts their events exactly
+// in a per-stream counter every node shares (bus.ClaimDrop, status
+// dropped_events, metric runnel_dropped_events_total), keeps them as dead
+// letters of destination "*" (reason ReasonDropped; replaying them sends
+// them to every destination), and publishes again. Events removed by
+// buffer.max_age are removed by JetStream and are not counted.
 //
 // # Several nodes
 //

@@ -13,6 +13,7 @@ import (
 
 	"github.com/runnel/runnel/internal/destination"
 	"github.com/runnel/runnel/internal/event"
+	"github.com/runnel/runnel/internal/retry"
 	"github.com/runnel/runnel/internal/telemetry"
 	"github.com/runnel/runnel/internal/template"
 )
@@ -114,19 +115,28 @@ func (f *fakeDest) snapshot() []call {
 	return append([]call(nil), f.calls...)
 }
 
-// checkerDest is a fakeDest with a health probe.
+// checkerDest is a fakeDest with a health probe; a probe takes delay.
 type checkerDest struct {
 	*fakeDest
 	mu     sync.Mutex
 	probes []time.Time
 	ok     bool
+	delay  time.Duration
 }
 
-func (c *checkerDest) Check(context.Context) error {
+func (c *checkerDest) Check(ctx context.Context) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.probes = append(c.probes, time.Now())
-	if c.ok {
+	ok, delay := c.ok, c.delay
+	c.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if ok {
 		return nil
 	}
 	return fmt.Errorf("connection refused")
@@ -198,6 +208,8 @@ type rigOpts struct {
 	limits    destination.Limits
 	dest      destination.Destination
 	batches   int
+	backoff   retry.Backoff // zero: retry.DefaultBackoff
+	interval  time.Duration // health interval; zero: 1 minute
 }
 
 func newRig(t *testing.T, o rigOpts) *rig {
@@ -210,6 +222,9 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	}
 	if o.maxSize == 0 {
 		o.maxSize = 1_000_000
+	}
+	if o.interval == 0 {
+		o.interval = time.Minute
 	}
 	tpl, err := template.Compile(o.vars, nil)
 	if err != nil {
@@ -235,7 +250,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	r.d, err = NewDeliverer(Config{
 		StreamID: "str_test", Workspace: "w", StreamName: "s", Destination: "me",
 		Dest: dst, Limits: o.limits, Template: tpl, Payload: p,
-		MaxEvents: o.maxEvents, MaxAge: o.maxAge, HealthInterval: time.Minute,
+		MaxEvents: o.maxEvents, MaxAge: o.maxAge, HealthInterval: o.interval, Backoff: o.backoff,
 		DeadLetters: r.sink, Metrics: testMetrics, batches: o.batches,
 	})
 	if err != nil {

@@ -86,13 +86,20 @@ func cleanText(s string) string {
 
 // Stats are the in-memory state and counters of one destination on this
 // node. They outlive a deliverer: a restarted deliverer (configuration
-// change) keeps counting where its predecessor stopped.
+// change) keeps counting where its predecessor stopped, and keeps its
+// health until its own first probe.
 type Stats struct {
 	delivered, failed, retried, deadLettered, filtered, processed atomic.Uint64
+	probes, probeFailures                                         atomic.Uint64
 
 	mu          sync.Mutex
 	unavailable bool
-	lastProbe   time.Time
+	since       time.Time     // start of the current unavailability
+	availC      chan struct{} // closed when it becomes available again; nil while available
+	probing     time.Time     // start of the last probe
+	lastProbe   time.Time     // end of the last probe
+	nextProbe   time.Time
+	lastFailure time.Time // last send that failed with a retryable error
 	lastAttempt time.Time
 	lastError   string
 	lastStatus  int
@@ -102,13 +109,16 @@ type Stats struct {
 // StatsSnapshot is a copy of Stats.
 type StatsSnapshot struct {
 	Delivered, Failed, Retried, DeadLettered, Filtered, Processed uint64
+	Probes, ProbeFailures                                         uint64
 
-	Available   bool
-	LastProbe   time.Time
-	LastAttempt time.Time
-	LastError   string
-	LastStatus  int
-	Running     bool
+	Available        bool
+	UnavailableSince time.Time
+	LastProbe        time.Time
+	NextProbe        time.Time
+	LastAttempt      time.Time
+	LastError        string
+	LastStatus       int
+	Running          bool
 }
 
 // Snapshot returns the current values.
@@ -116,18 +126,22 @@ func (s *Stats) Snapshot() StatsSnapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return StatsSnapshot{
-		Delivered:    s.delivered.Load(),
-		Failed:       s.failed.Load(),
-		Retried:      s.retried.Load(),
-		DeadLettered: s.deadLettered.Load(),
-		Filtered:     s.filtered.Load(),
-		Processed:    s.processed.Load(),
-		Available:    !s.unavailable,
-		LastProbe:    s.lastProbe,
-		LastAttempt:  s.lastAttempt,
-		LastError:    s.lastError,
-		LastStatus:   s.lastStatus,
-		Running:      s.running > 0,
+		Delivered:        s.delivered.Load(),
+		Failed:           s.failed.Load(),
+		Retried:          s.retried.Load(),
+		DeadLettered:     s.deadLettered.Load(),
+		Filtered:         s.filtered.Load(),
+		Processed:        s.processed.Load(),
+		Probes:           s.probes.Load(),
+		ProbeFailures:    s.probeFailures.Load(),
+		Available:        !s.unavailable,
+		UnavailableSince: s.since,
+		LastProbe:        s.lastProbe,
+		NextProbe:        s.nextProbe,
+		LastAttempt:      s.lastAttempt,
+		LastError:        s.lastError,
+		LastStatus:       s.lastStatus,
+		Running:          s.running > 0,
 	}
 }
 
@@ -137,8 +151,28 @@ func (s *Stats) isAvailable() bool {
 	return !s.unavailable
 }
 
-// attempt records the outcome of a send attempt; it reports whether the
-// availability changed.
+// setAvailable changes the health; s.mu is held. It reports whether the
+// health changed.
+func (s *Stats) setAvailable(avail bool, now time.Time) bool {
+	if avail != s.unavailable {
+		return false
+	}
+	s.unavailable = !avail
+	if avail {
+		s.since = time.Time{}
+		if s.availC != nil {
+			close(s.availC)
+			s.availC = nil
+		}
+	} else {
+		s.since = now
+		s.availC = make(chan struct{})
+	}
+	return true
+}
+
+// attempt records the outcome of a send attempt; available is false for
+// a retryable failure. It reports whether the health changed.
 func (s *Stats) attempt(now time.Time, status int, err error, available bool) (changed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -147,23 +181,72 @@ func (s *Stats) attempt(now time.Time, status int, err error, available bool) (c
 	if err != nil {
 		s.lastError = cleanError(err)
 	}
-	changed = s.unavailable == available
-	s.unavailable = !available
-	return changed
+	if !available {
+		s.lastFailure = now
+	}
+	return s.setAvailable(available, now)
 }
 
-// probe records a health probe; it reports whether the availability changed.
-func (s *Stats) probe(now time.Time, err error) (changed bool) {
+// probeStarted records the start of a probe.
+func (s *Stats) probeStarted(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.probing = now
+}
+
+// probe records the outcome of a health probe that started at started.
+// A failed probe makes the destination unavailable; a successful one makes
+// it available, unless a send failed while the probe was under way (the
+// probe saw the target before that failure). It reports whether the
+// health changed.
+func (s *Stats) probe(started, now time.Time, err error) (changed bool) {
+	s.probes.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lastProbe = now
-	avail := err == nil
 	if err != nil {
+		s.probeFailures.Add(1)
 		s.lastError = cleanError(err)
+		return s.setAvailable(false, now)
 	}
-	changed = s.unavailable == avail
-	s.unavailable = !avail
-	return changed
+	if started.Before(s.lastFailure) {
+		return false
+	}
+	return s.setAvailable(true, now)
+}
+
+// setNextProbe records when the next scheduled probe is due.
+func (s *Stats) setNextProbe(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextProbe = t
+}
+
+// gate tells a sender whether it may send: when the destination is
+// unavailable, wait is closed once it is available again, and probe is
+// true when no probe has started since the last failed send.
+func (s *Stats) gate() (wait <-chan struct{}, available, probe bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.unavailable {
+		return nil, true, false
+	}
+	return s.availC, false, !s.probing.After(s.lastFailure)
+}
+
+// needsProbe reports whether no probe has started since the last failed send.
+func (s *Stats) needsProbe() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.lastFailure.IsZero() && !s.probing.After(s.lastFailure)
+}
+
+// availableAgain returns a channel closed when an unavailable destination
+// becomes available (nil while it is available).
+func (s *Stats) availableAgain() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.availC
 }
 
 // skipped records a send skipped because the destination is unavailable.
@@ -182,8 +265,9 @@ func (s *Stats) setRunning(delta int) {
 // metricSet holds one destination's metric series, resolved once.
 type metricSet struct {
 	processed, delivered, failed, retried, deadLettered prometheus.Counter
+	probeOK, probeErr                                   prometheus.Counter
 	healthy                                             prometheus.Gauge
-	latency, batchBytes                                 prometheus.Observer
+	latency, batchBytes, probeTime                      prometheus.Observer
 }
 
 func newMetricSet(m *telemetry.Metrics, workspace, stream, dest string) metricSet {
@@ -200,6 +284,9 @@ func newMetricSet(m *telemetry.Metrics, workspace, stream, dest string) metricSe
 		healthy:      m.Healthy.With(l),
 		latency:      m.Latency.With(l),
 		batchBytes:   m.BatchBytes.With(l),
+		probeOK:      m.Probes.WithLabelValues(workspace, stream, dest, "ok"),
+		probeErr:     m.Probes.WithLabelValues(workspace, stream, dest, "error"),
+		probeTime:    m.ProbeLatency.With(l),
 	}
 }
 
@@ -216,6 +303,8 @@ func deleteMetrics(m *telemetry.Metrics, workspace, stream, dest string) {
 	m.Healthy.Delete(l)
 	m.Latency.Delete(l)
 	m.BatchBytes.Delete(l)
+	m.Probes.DeletePartialMatch(l)
+	m.ProbeLatency.Delete(l)
 }
 
 var (

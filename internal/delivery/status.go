@@ -26,10 +26,15 @@ const backlogSample = 10000
 
 // StreamStatus is GET /v1/streams/{id}/status.
 type StreamStatus struct {
-	StreamID     string              `json:"stream_id"`
-	Name         string              `json:"name"`
-	Status       string              `json:"status"`
-	Destinations []DestinationStatus `json:"destinations"`
+	StreamID string `json:"stream_id"`
+	Name     string `json:"name"`
+	Status   string `json:"status"`
+	// DroppedEvents are the events removed from the full buffer by
+	// overflow drop_oldest since the stream was created, counted by every
+	// node together (they are kept as dead letters of destination "*").
+	// Events removed by buffer.max_age are not counted.
+	DroppedEvents uint64              `json:"dropped_events"`
+	Destinations  []DestinationStatus `json:"destinations"`
 }
 
 // DestinationStatus is the state of one destination. Counters and health
@@ -39,10 +44,18 @@ type DestinationStatus struct {
 	Type string `json:"type"`
 	// Health is "available" or "unavailable".
 	Health string `json:"health"`
+	// UnavailableSince is when it became unavailable (null while available).
+	UnavailableSince *time.Time `json:"unavailable_since"`
 	// Running reports whether a deliverer for it runs on this node.
 	Running bool `json:"running"`
-	// LastProbe is the time of the last health probe (null: none yet).
+	// LastProbe is the time of the last health probe (null: none yet, or
+	// a type without a probe).
 	LastProbe *time.Time `json:"last_probe"`
+	// NextProbe is when the next scheduled probe is due (null: none).
+	NextProbe *time.Time `json:"next_probe"`
+	// Probes and ProbeFailures count health probes on this node.
+	Probes        uint64 `json:"probes"`
+	ProbeFailures uint64 `json:"probe_failures"`
 	// LastAttempt is the time of the last send attempt (null: none yet).
 	LastAttempt *time.Time `json:"last_attempt"`
 	// LastError is the last send or probe error ("" if none).
@@ -103,6 +116,11 @@ func (m *Manager) Status(ctx context.Context, st *model.Stream) (StreamStatus, e
 			s = nil
 		}
 	}
+	if dc, err := m.b.Dropped(ctx, st.ID); err == nil {
+		out.DroppedEvents = dc.Events
+	} else {
+		return out, fmt.Errorf("status: dropped events: %w", err)
+	}
 	now := time.Now()
 	for i := range st.Destinations {
 		d := &st.Destinations[i]
@@ -113,14 +131,11 @@ func (m *Manager) Status(ctx context.Context, st *model.Stream) (StreamStatus, e
 				ds.Health = HealthUnavailable
 			}
 			ds.Running = snap.Running
-			if !snap.LastProbe.IsZero() {
-				t := snap.LastProbe.UTC()
-				ds.LastProbe = &t
-			}
-			if !snap.LastAttempt.IsZero() {
-				t := snap.LastAttempt.UTC()
-				ds.LastAttempt = &t
-			}
+			ds.UnavailableSince = timePtr(snap.UnavailableSince)
+			ds.LastProbe = timePtr(snap.LastProbe)
+			ds.NextProbe = timePtr(snap.NextProbe)
+			ds.LastAttempt = timePtr(snap.LastAttempt)
+			ds.Probes, ds.ProbeFailures = snap.Probes, snap.ProbeFailures
 			ds.LastError, ds.LastStatus = snap.LastError, snap.LastStatus
 			ds.Processed, ds.Delivered, ds.Failed, ds.Retried = snap.Processed, snap.Delivered, snap.Failed, snap.Retried
 			ds.DeadLettered, ds.Filtered = snap.DeadLettered, snap.Filtered
@@ -134,6 +149,14 @@ func (m *Manager) Status(ctx context.Context, st *model.Stream) (StreamStatus, e
 		out.Destinations = append(out.Destinations, ds)
 	}
 	return out, nil
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }
 
 // backlog fills the backlog fields of one destination.

@@ -100,6 +100,16 @@ type Publisher interface {
 	Publish(ctx context.Context, m *nats.Msg) (duplicate bool, err error)
 }
 
+// Dropper stores a message in the full buffer of a stream whose overflow
+// policy is drop_oldest. *delivery.Overflow satisfies it.
+type Dropper interface {
+	// Publish drops the oldest messages of st's buffer (their events are
+	// counted and kept as dead letters) until m fits, and stores m; as
+	// Publisher.Publish. bus.ErrTooLargeForBuffer: m can never fit.
+	// Implementations must not keep m.Data after returning.
+	Publish(ctx context.Context, st *model.Stream, m *nats.Msg) (duplicate bool, err error)
+}
+
 // StreamLookup finds a stream of a workspace by id or name. *store.Store
 // satisfies it. The returned stream is shared and must not be modified.
 type StreamLookup interface {
@@ -108,12 +118,15 @@ type StreamLookup interface {
 
 // Deps are what the ingest handlers need.
 type Deps struct {
-	Bus     Publisher
-	Streams StreamLookup
-	Tokens  auth.Lookup
-	Metrics *telemetry.Metrics // nil: a private registry
-	Log     *slog.Logger       // nil: discard
-	Now     func() time.Time   // nil: time.Now
+	Bus Publisher
+	// Overflow drops the oldest events of a full drop_oldest buffer; nil:
+	// such a buffer refuses new events like overflow reject.
+	Overflow Dropper
+	Streams  StreamLookup
+	Tokens   auth.Lookup
+	Metrics  *telemetry.Metrics // nil: a private registry
+	Log      *slog.Logger       // nil: discard
+	Now      func() time.Time   // nil: time.Now
 }
 
 // Answers of a full buffer and of an unavailable store carry these Retry-After values.
@@ -131,6 +144,7 @@ const (
 // Handler serves the ingest dialects.
 type Handler struct {
 	bus     Publisher
+	dropper Dropper
 	streams StreamLookup
 	tokens  auth.Lookup
 	metrics *telemetry.Metrics
@@ -149,7 +163,7 @@ type Handler struct {
 // New returns the ingest handler.
 func New(d Deps) *Handler {
 	h := &Handler{
-		bus: d.Bus, streams: d.Streams, tokens: d.Tokens, metrics: d.Metrics, log: d.Log, now: d.Now,
+		bus: d.Bus, dropper: d.Overflow, streams: d.Streams, tokens: d.Tokens, metrics: d.Metrics, log: d.Log, now: d.Now,
 		publishTimeout: PublishTimeout,
 	}
 	if h.metrics == nil {
@@ -172,6 +186,9 @@ func New(d Deps) *Handler {
 // "GET /v1/streams/{id}" and friends.
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/streams/ingest", h.serveNative)
+	h.registerCompat(mux) // hec.go: Splunk HEC and OTLP/HTTP logs; _bulk is served by Wrap (bulk.go)
+	// collection.go, eventsv2.go: collection (inlet) API and Events v2.
+	h.registerDialects(mux)
 }
 
 // rejection is why a request was refused. Dialects spell it in their own
@@ -561,6 +578,8 @@ func classOf(n int) int {
 // publish stores the request's frame: one message, with the idempotency
 // key as its JetStream message id. It answers 503 for a full buffer and
 // for every other failure: an event is never acknowledged unless stored.
+// A full buffer with overflow drop_oldest hands the frame to the Dropper,
+// which drops the oldest events until it fits (within PublishTimeout).
 func (h *Handler) publish(ctx context.Context, q *request, body []byte, msgID string) (dup bool, rj *rejection) {
 	f := event.Frame{Workspace: q.st.Workspace, Stream: q.st.ID, Count: q.events, Received: q.now, Body: body}
 	m := event.Message(q.state.subject, &f, msgID)
@@ -571,11 +590,17 @@ func (h *Handler) publish(ctx context.Context, q *request, body []byte, msgID st
 	// while its frame is being stored does not cancel the wait for the ack
 	// (which would count a stored frame as failed); PublishTimeout bounds it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.publishTimeout)
+	defer cancel()
 	dup, err := h.bus.Publish(ctx, m)
-	cancel()
+	if errors.Is(err, bus.ErrBufferFull) && q.st.Buffer.Overflow == model.OverflowDropOldest && h.dropper != nil {
+		dup, err = h.dropper.Publish(ctx, q.st, m)
+	}
 	m.Data = nil
 	if err == nil {
 		return dup, nil
+	}
+	if errors.Is(err, bus.ErrTooLargeForBuffer) {
+		return false, reject(apierr.PayloadTooLarge, "the request of %d bytes does not fit in this stream's whole buffer (buffer.max_bytes is %d bytes); send smaller requests", q.bytes, int64(q.st.Buffer.MaxBytes))
 	}
 	if errors.Is(err, bus.ErrBufferFull) {
 		return false, &rejection{code: apierr.Unavailable, retry: retryBufferFull,

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/runnel/runnel/internal/catalog"
 )
 
 // Stream is a named pipeline: its ingest settings, template and destinations.
@@ -23,7 +25,7 @@ type Stream struct {
 	Description string `json:"description,omitempty"`
 	// Status is active (ingest and delivery run) or inactive (ingest answers 409, nothing is delivered).
 	Status string `json:"status,omitempty"`
-	// DataSource is the kind of events the stream carries.
+	// DataSource is the kind of events the stream carries: custom (default), activity_history, edge_applications, edge_functions or waf_events (GET /v1/data-sources lists them with their variables).
 	DataSource string `json:"data_source,omitempty"`
 	// Template chooses what goes out for each event.
 	Template Template `json:"template,omitzero"`
@@ -57,7 +59,7 @@ type Template struct {
 	Variables []string `json:"variables,omitempty"`
 	// Dataset: a JSON object whose keys are yours and whose values are "$path" references or literals.
 	Dataset json.RawMessage `json:"dataset,omitempty"`
-	// Preset names a predefined template of the data source.
+	// Preset names a preset template of the stream's data source (GET /v1/templates); its variables cannot be changed.
 	Preset string `json:"preset,omitempty"`
 }
 
@@ -233,10 +235,10 @@ func (s *Stream) Validate(kinds Kinds) FieldErrors {
 	if s.Status != StatusActive && s.Status != StatusInactive {
 		errs.Add("status", "must be %q or %q", StatusActive, StatusInactive)
 	}
-	if s.DataSource != "custom" {
-		errs.Add("data_source", "unknown data source %q (this version supports \"custom\")", s.DataSource)
+	if !catalog.Valid(s.DataSource) {
+		errs.Add("data_source", "unknown data source %q (want one of %s)", s.DataSource, strings.Join(catalog.Names(), ", "))
 	}
-	errs.Merge("template", s.Template.validate())
+	errs.Merge("template", s.Template.validate(s.DataSource))
 	if isSet(s.Processors) {
 		errs.Add("processors", "processors are not supported by this version of Runnel")
 	}
@@ -275,7 +277,11 @@ func (s *Stream) Validate(kinds Kinds) FieldErrors {
 	return errs
 }
 
-func (t Template) validate() FieldErrors {
+// validate checks the template's form and its preset against the
+// stream's data source. Whether the variables and dataset references
+// belong to the data source is checked when the template is compiled
+// (package pipeline), where its paths are parsed.
+func (t Template) validate(dataSource string) FieldErrors {
 	var errs FieldErrors
 	n := 0
 	if len(t.Variables) > 0 {
@@ -286,10 +292,34 @@ func (t Template) validate() FieldErrors {
 	}
 	if t.Preset != "" {
 		n++
-		errs.Add("preset", "unknown preset %q (presets come with data sources other than \"custom\")", t.Preset)
+		errs.Merge("preset", PresetErrors(t.Preset, dataSource))
 	}
 	if n > 1 {
-		errs.Add("", "set at most one of variables, dataset and preset")
+		errs.Add("", "set at most one of variables, dataset and preset (a preset's variables cannot be changed)")
+	}
+	return errs
+}
+
+// PresetErrors checks that preset names a preset template of the data
+// source (paths relative to template.preset).
+func PresetErrors(preset, dataSource string) FieldErrors {
+	var errs FieldErrors
+	p, ok := catalog.Preset(preset)
+	switch {
+	case !ok && dataSource == catalog.Custom:
+		errs.Add("", "unknown preset %q: data source %q has no presets (set variables or dataset)", preset, dataSource)
+	case !ok:
+		var names []string
+		if ds, found := catalog.Get(dataSource); found {
+			names = ds.Presets
+		}
+		if len(names) == 0 {
+			errs.Add("", "unknown preset %q", preset)
+		} else {
+			errs.Add("", "unknown preset %q (data source %s has %s)", preset, dataSource, strings.Join(names, ", "))
+		}
+	case p.DataSource != dataSource && catalog.Valid(dataSource):
+		errs.Add("", "preset %q is a template of data source %s, not of %s", preset, p.DataSource, dataSource)
 	}
 	return errs
 }

@@ -212,6 +212,29 @@ func TestValidate(t *testing.T) {
 		{"dataset template", func(s *Stream) {
 			s.Template = Template{Dataset: json.RawMessage(`{"status":"$event.status"}`)}
 		}, nil, nil},
+		{"every data source", func(s *Stream) {
+			for _, ds := range []string{"custom", "activity_history", "edge_applications", "edge_functions", "waf_events"} {
+				c := *s
+				c.DataSource = ds
+				if errs := c.Validate(kinds); errs != nil {
+					s.Name = "" // fail below, naming the field
+					s.Description = ds + ": " + errs.Error()
+				}
+			}
+		}, nil, nil},
+		{"each preset with its data source", func(s *Stream) {
+			s.DataSource = "edge_applications"
+			s.Template = Template{Preset: "edge_applications_waf_collector"}
+		}, nil, nil},
+		{"waf preset", func(s *Stream) { s.DataSource = "waf_events"; s.Template = Template{Preset: "waf_collector"} }, nil, nil},
+		{"functions preset", func(s *Stream) {
+			s.DataSource = "edge_functions"
+			s.Template = Template{Preset: "edge_functions_collector"}
+		}, nil, nil},
+		{"activity preset", func(s *Stream) {
+			s.DataSource = "activity_history"
+			s.Template = Template{Preset: "activity_history_collector"}
+		}, nil, nil},
 		{"null is not set", func(s *Stream) {
 			s.Processors = json.RawMessage(`null`)
 			s.Schema = json.RawMessage(` null `)
@@ -232,8 +255,31 @@ func TestValidate(t *testing.T) {
 		// Stream fields.
 		{"description", func(s *Stream) { s.Description = strings.Repeat("d", 1025) }, []string{"description"}, []string{"1024"}},
 		{"status", func(s *Stream) { s.Status = "paused" }, []string{"status"}, []string{`"active" or "inactive"`}},
-		{"data source", func(s *Stream) { s.DataSource = "waf_events" }, []string{"data_source"}, []string{`"waf_events"`}},
-		{"preset", func(s *Stream) { s.Template = Template{Preset: "default"} }, []string{"template.preset"}, []string{`"default"`}},
+		{"data source", func(s *Stream) { s.DataSource = "waf" }, []string{"data_source"},
+			[]string{`unknown data source "waf" (want one of activity_history, custom, edge_applications, edge_functions, waf_events)`}},
+		{"data source case", func(s *Stream) { s.DataSource = "Custom" }, []string{"data_source"}, nil},
+		{"preset", func(s *Stream) { s.Template = Template{Preset: "default"} }, []string{"template.preset"},
+			[]string{`unknown preset "default": data source "custom" has no presets (set variables or dataset)`}},
+		{"custom is not a preset", func(s *Stream) { s.DataSource = "waf_events"; s.Template = Template{Preset: "custom"} },
+			[]string{"template.preset"}, []string{`unknown preset "custom" (data source waf_events has waf_collector)`}},
+		{"preset of another data source", func(s *Stream) {
+			s.DataSource = "edge_functions"
+			s.Template = Template{Preset: "waf_collector"}
+		}, []string{"template.preset"}, []string{`preset "waf_collector" is a template of data source waf_events, not of edge_functions`}},
+		{"preset with custom data source", func(s *Stream) { s.Template = Template{Preset: "waf_collector"} },
+			[]string{"template.preset"}, []string{`preset "waf_collector" is a template of data source waf_events, not of custom`}},
+		{"preset with unknown data source", func(s *Stream) { s.DataSource = "nope"; s.Template = Template{Preset: "waf_collector"} },
+			[]string{"data_source"}, nil},
+		{"unknown preset, unknown data source", func(s *Stream) { s.DataSource = "nope"; s.Template = Template{Preset: "x"} },
+			[]string{"data_source", "template.preset"}, []string{"", `unknown preset "x"`}},
+		{"preset and variables", func(s *Stream) {
+			s.DataSource = "waf_events"
+			s.Template = Template{Preset: "waf_collector", Variables: []string{"waf_score"}}
+		}, []string{"template"}, []string{"set at most one of variables, dataset and preset (a preset's variables cannot be changed)"}},
+		{"preset and dataset", func(s *Stream) {
+			s.DataSource = "activity_history"
+			s.Template = Template{Preset: "activity_history_collector", Dataset: json.RawMessage(`{"who":"$author_name"}`)}
+		}, []string{"template"}, nil},
 		{"variables and dataset", func(s *Stream) { s.Template.Dataset = json.RawMessage(`{"a":"$b"}`) },
 			[]string{"template"}, []string{"at most one of variables, dataset and preset"}},
 		{"variables and preset", func(s *Stream) { s.Template.Preset = "p" },
@@ -299,7 +345,7 @@ func TestValidate(t *testing.T) {
 			s.Name = "str_x"
 			s.Description = strings.Repeat("d", 2000)
 			s.Status = "on"
-			s.DataSource = "edge_functions"
+			s.DataSource = "edge_function"
 			s.Template = Template{Variables: []string{"a"}, Dataset: json.RawMessage(`{}`), Preset: "p"}
 			s.Processors = json.RawMessage(`[]`)
 			s.Schema = json.RawMessage(`{}`)

@@ -24,10 +24,10 @@ type Plan struct {
 func Compile(st *model.Stream) (*Plan, model.FieldErrors) {
 	var errs model.FieldErrors
 	p := &Plan{Payloads: make(map[string]*template.Payload, len(st.Destinations))}
-	tpl, err := template.Compile(st.Template.Variables, st.Template.Dataset)
-	if err != nil {
-		errs.Add("template", "%v", err)
-	}
+	// The template, its preset resolved and its variables checked against
+	// the data source's catalog (catalog.go).
+	tpl, terrs := compileTemplate(st)
+	errs = append(errs, terrs...)
 	p.Template = tpl
 	for i := range st.Destinations {
 		d := &st.Destinations[i]

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -18,8 +19,10 @@ import (
 
 	"github.com/runnel/runnel/internal/api"
 	"github.com/runnel/runnel/internal/bus"
+	"github.com/runnel/runnel/internal/catalog/catalogapi"
 	"github.com/runnel/runnel/internal/delivery"
 	"github.com/runnel/runnel/internal/destination/builtins"
+	"github.com/runnel/runnel/internal/flowservice"
 	"github.com/runnel/runnel/internal/ingest"
 	"github.com/runnel/runnel/internal/secret"
 	"github.com/runnel/runnel/internal/store"
@@ -101,16 +104,28 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 
 	mux := http.NewServeMux()
+	extensions := map[string]api.Extension{"tailStream": tail.Handler(b, log)}
+	maps.Copy(extensions, catalogapi.Extensions()) // GET /v1/data-sources, /v1/templates
+	// The flow-service facade (/flowservice/…): its routes are in spec.Routes.
+	maps.Copy(extensions, flowservice.New(flowservice.Deps{
+		Store: st, Kinds: kinds, Check: checkStream, PublicURL: cfg.PublicURL, Log: log,
+	}).Extensions())
 	api.New(api.Deps{
 		Store: st, Kinds: kinds, Delivery: deliveryAdapter{mgr: mgr, bus: b, kinds: kinds},
 		Metrics: metrics, Log: log, Ready: b.Ready, Check: checkStream,
 		PublicURL: cfg.PublicURL, Now: time.Now,
-		Extensions: map[string]api.Extension{"tailStream": tail.Handler(b, log)},
+		Extensions: extensions,
 	}).Register(mux)
-	ingest.New(ingest.Deps{Bus: b, Streams: st, Tokens: st, Metrics: metrics, Log: log, Now: time.Now}).Register(mux)
+	ingestHandler := ingest.New(ingest.Deps{
+		Bus: b, Overflow: delivery.NewOverflow(b, metrics, log),
+		Streams: st, Tokens: st, Metrics: metrics, Log: log, Now: time.Now,
+	})
+	ingestHandler.Register(mux)
 
 	srv := &http.Server{
-		Handler:           mux,
+		// Wrap serves Elasticsearch's _bulk (and GET / for ES clients) in
+		// front of the mux, where its patterns would overlap others.
+		Handler:           ingestHandler.Wrap(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,

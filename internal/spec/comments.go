@@ -16,7 +16,7 @@ var commentsJSON []byte
 
 // commentPackages are the source directories (relative to this package)
 // whose doc comments describe the schemas.
-var commentPackages = []string{"../model", "../api/view", "../apierr"}
+var commentPackages = []string{"../model", "../api/view", "../apierr", "../catalog"}
 
 var comments = sync.OnceValue(func() map[string]string {
 	m := map[string]string{}

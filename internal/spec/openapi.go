@@ -28,6 +28,7 @@ import (
 
 	"github.com/runnel/runnel/internal/api/view"
 	"github.com/runnel/runnel/internal/apierr"
+	"github.com/runnel/runnel/internal/catalog"
 	"github.com/runnel/runnel/internal/destination"
 	"github.com/runnel/runnel/internal/model"
 )
@@ -58,6 +59,8 @@ var componentTypes = []reflect.Type{
 	reflect.TypeFor[view.WorkspaceList](),
 	reflect.TypeFor[model.Activity](),
 	reflect.TypeFor[view.ActivityPage](),
+	reflect.TypeFor[catalog.DataSourceList](),
+	reflect.TypeFor[catalog.TemplateList](),
 	reflect.TypeFor[view.Health](),
 	reflect.TypeFor[apierr.Body](),
 }

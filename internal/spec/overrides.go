@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"github.com/runnel/runnel/internal/catalog"
 	"github.com/runnel/runnel/internal/model"
 )
 
@@ -18,6 +19,8 @@ const DurationPattern = `^\s*(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s
 var schemaNames = map[string]string{
 	"apierr.Body":  "Error",
 	"model.Health": "HealthProbe",
+	// A template of GET /v1/templates; "Template" is a stream's.
+	"catalog.Template": "CatalogTemplate",
 }
 
 // Fields the server assigns: ignored on input.
@@ -74,7 +77,17 @@ var fieldOverrides = map[string]func(map[string]any){
 	"model.Stream.Name": func(p map[string]any) {
 		p["pattern"] = NamePattern
 	},
-	"model.Stream.DataSource": func(p map[string]any) { p["default"] = "custom" },
+	"model.Stream.DataSource": func(p map[string]any) {
+		p["enum"] = catalog.Names()
+		p["default"] = catalog.Custom
+	},
+	"model.Template.Preset": func(p map[string]any) {
+		var names []string
+		for _, t := range catalog.Presets() {
+			names = append(names, t.Name)
+		}
+		p["enum"] = names
+	},
 	"model.Stream.AuthenticationRequired": func(p map[string]any) {
 		p["default"] = true
 	},

@@ -117,7 +117,7 @@ func (r *reflector) schema(t reflect.Type) map[string]any {
 		switch pkg, _, _ := strings.Cut(name, "."); {
 		case schemaNames[name] != "":
 			name = schemaNames[name]
-		case pkg == "model" || pkg == "view" || pkg == "apierr":
+		case pkg == "model" || pkg == "view" || pkg == "apierr" || pkg == "catalog":
 			name = t.Name()
 		}
 		// Types of other packages (destination settings) keep "pkg.Type".

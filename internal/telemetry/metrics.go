@@ -33,6 +33,8 @@ type Metrics struct {
 	Dropped      *prometheus.CounterVec // workspace, stream — dropped by drop_oldest
 	Backlog      *prometheus.GaugeVec   // workspace, stream, destination — undelivered messages
 	Healthy      *prometheus.GaugeVec   // workspace, stream, destination — 1 available, 0 unavailable
+	Probes       *prometheus.CounterVec // workspace, stream, destination, result (ok|error) — health probes
+	ProbeLatency *prometheus.HistogramVec
 	Latency      *prometheus.HistogramVec
 	BatchBytes   *prometheus.HistogramVec
 }
@@ -75,6 +77,8 @@ func NewMetrics() *Metrics {
 		Dropped:       cv("dropped_events_total", "Events dropped from a full buffer (overflow drop_oldest).", sl),
 		Backlog:       gv("backlog_messages", "Undelivered buffer messages of a destination.", dl),
 		Healthy:       gv("destination_available", "1 when the destination is available, 0 when not.", dl),
+		Probes:        cv("destination_probes_total", "Health probes of a destination by result (ok, error).", append(dl, "result")),
+		ProbeLatency:  hv("destination_probe_seconds", "Duration of destination health probes.", dl, prometheus.ExponentialBuckets(0.001, 2, 16)),
 		Latency:       hv("end_to_end_seconds", "Time from ingest to delivery.", dl, prometheus.ExponentialBuckets(0.001, 2, 20)),
 		BatchBytes:    hv("batch_bytes", "Size of delivered payloads.", dl, prometheus.ExponentialBuckets(256, 4, 10)),
 	}

@@ -1,0 +1,136 @@
+package ingest
+
+import (
+	"bytes"
+	stdgzip "compress/gzip"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/runnel/runnel/internal/event"
+	"github.com/runnel/runnel/internal/model"
+)
+
+// gzipBytes compresses b with compress/gzip.
+func gzipBytes(b []byte) []byte {
+	var buf bytes.Buffer
+	zw := stdgzip.NewWriter(&buf)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
+// FuzzHEC posts arbitrary bodies to the HEC event and raw endpoints and
+// checks that:
+//   - the handler never panics and always answers HEC's JSON shape;
+//   - 200 only for a body an oracle written with encoding/json accepts
+//     (more lenient than the handler: no depth, duplicate or time rules),
+//     with exactly one frame published that holds as many events as the
+//     oracle counts, each a valid native envelope (decode.Envelope accepts
+//     the frame), whose "event.event" is the event as sent;
+//   - any other answer (400 or 413) published nothing.
+func FuzzHEC(f *testing.F) {
+	f.Add([]byte(`{"event":"hello"}`), false, false)
+	f.Add([]byte(`{"time":1433188255.5,"host":"h","source":"s","sourcetype":"st","index":"i","event":{"a":[1,null]},"fields":{"k":"v","m":["a"]}}`), false, false)
+	f.Add([]byte("{\"event\":1}\n{\n \"event\": \"two\"\n}{\"event\":[]}"), false, true)
+	f.Add([]byte(`{"event":""}`), false, false)
+	f.Add([]byte(`{"event":"x","fields":{"a":{}}}`), false, false)
+	f.Add([]byte(`{"event":"x","time":"1433188255.123"}`), false, false)
+	f.Add([]byte(`{"event":"x","ev\u0065nt":"y"}`), false, false)
+	f.Add([]byte("line one\r\nline \"two\"\n\n\tlast"), true, false)
+	f.Add([]byte("\xff\n"), true, false)
+	f.Add([]byte("\x1f\x8b\x08\x00\x00\x00\x00\x00"), false, false)
+
+	h := newFake(nil, func(st *model.Stream) { st.Limits.MaxPayload = fuzzLimit })
+	f.Fuzz(func(t *testing.T, body []byte, raw, compress bool) {
+		sent := body
+		path := "/services/collector/event"
+		if raw {
+			path = "/services/collector/raw"
+		}
+		r := httptest.NewRequest("POST", path, bytes.NewReader(sent))
+		if compress {
+			r = httptest.NewRequest("POST", path, bytes.NewReader(gzipBytes(body)))
+			r.Header.Set("Content-Encoding", "gzip")
+		}
+		r.Header.Set("Authorization", "Splunk "+h.token)
+		r.Header.Set("X-Stream-Id", h.st.ID)
+		r.Header.Set("X-Splunk-Request-Channel", testChannel)
+		before := h.pub.count()
+		w := httptest.NewRecorder()
+		h.h.serveHEC(w, r, raw)
+		msgs := h.pub.msgs[before:]
+
+		var ans struct {
+			Text string `json:"text"`
+			Code *int   `json:"code"`
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &ans); err != nil || ans.Code == nil || ans.Text == "" {
+			t.Fatalf("answer %d is not HEC's: %q", w.Code, w.Body)
+		}
+		if w.Code != http.StatusOK {
+			if len(msgs) != 0 {
+				t.Fatalf("answer %d but %d frames published", w.Code, len(msgs))
+			}
+			if w.Code != 400 && w.Code != 413 {
+				t.Fatalf("unexpected status %d: %s", w.Code, w.Body)
+			}
+			return
+		}
+		if *ans.Code != 0 || len(msgs) != 1 {
+			t.Fatalf("200 %s with %d frames", w.Body, len(msgs))
+		}
+		if len(body) > fuzzLimit {
+			t.Fatalf("200 for %d bytes, limit %d", len(body), fuzzLimit)
+		}
+		fr := event.Parse(msgs[0].header, msgs[0].data)
+		got := frameEvents(t, fr)
+		want, ok := hecOracle(body, raw)
+		if !ok {
+			t.Fatalf("200 for a body the oracle refuses: %q", body)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d events stored, oracle counts %d", len(got), len(want))
+		}
+		for i := range want {
+			g, _ := json.Marshal(jpath(got[i], "event.event"))
+			if !bytes.Equal(g, want[i]) {
+				t.Fatalf("event %d: stored %s, sent %s", i, g, want[i])
+			}
+		}
+	})
+}
+
+// hecOracle decodes a HEC body with encoding/json: the events' "event"
+// values, re-marshalled, or false when the body is not valid HEC.
+func hecOracle(body []byte, raw bool) ([][]byte, bool) {
+	var out [][]byte
+	if raw {
+		for line := range bytes.SplitSeq(body, []byte("\n")) {
+			line = bytes.TrimSuffix(line, []byte("\r"))
+			if len(bytes.Trim(line, " \t\r")) == 0 {
+				continue
+			}
+			b, _ := json.Marshal(string(line))
+			out = append(out, b)
+		}
+		return out, len(out) > 0
+	}
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	for {
+		var ev map[string]any
+		err := d.Decode(&ev)
+		if err == io.EOF {
+			break
+		}
+		if err != nil || ev == nil || ev["event"] == nil || ev["event"] == "" {
+			return nil, false
+		}
+		b, _ := json.Marshal(ev["event"])
+		out = append(out, b)
+	}
+	return out, len(out) > 0
+}

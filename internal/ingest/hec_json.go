@@ -1,0 +1,261 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Small JSON helpers shared by the compatible inputs (hec.go, bulk.go,
+// otlp.go). They walk the structure of a value without building it: the
+// dialects find the top-level members they need, then hand the value's
+// original bytes to decode.Valid (syntax, depth, UTF-8) and copy them into
+// the frame. On malformed input the walkers return -1 or stop early and
+// never panic or read out of bounds; whatever they find is trusted only
+// after decode.Valid has accepted the same bytes.
+
+func cjSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// cjWS returns the index of the first non-space byte at or after i.
+func cjWS(b []byte, i int) int {
+	for i < len(b) && cjSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// cjStrEnd returns the index after the closing quote of the string whose
+// contents start at b[i], or -1 when it does not end.
+func cjStrEnd(b []byte, i int) int {
+	for i < len(b) {
+		j := bytes.IndexAny(b[i:], `"\`)
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if b[i] == '"' {
+			return i + 1
+		}
+		i += 2 // backslash and the escaped byte
+	}
+	return -1
+}
+
+// cjValueEnd returns the index after the value that starts at b[i]
+// (which must not be space), judging only its structure: strings and the
+// nesting of brackets. -1: it does not end (or b[i] cannot start one).
+func cjValueEnd(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return cjStrEnd(b, i+1)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			j := bytes.IndexAny(b[i:], `"{}[]`)
+			if j < 0 {
+				return -1
+			}
+			i += j
+			switch b[i] {
+			case '"':
+				if i = cjStrEnd(b, i+1); i < 0 {
+					return -1
+				}
+				continue
+			case '{', '[':
+				depth++
+			default:
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return -1
+	case ',', ':', '}', ']':
+		return -1
+	}
+	// A literal or a number: up to the next delimiter.
+	start := i
+	for i < len(b) {
+		switch c := b[i]; c {
+		case ',', '}', ']', ' ', '\t', '\n', '\r', ':', '"', '{', '[':
+			if i == start {
+				return -1
+			}
+			return i
+		}
+		i++
+	}
+	return i
+}
+
+// cjObject walks the members of one object: Next returns the key (the raw
+// contents of its string, escapes kept) and the value's bytes.
+type cjObject struct {
+	b   []byte
+	i   int
+	end int // after the closing brace, once Next returned false without bad
+	bad bool
+}
+
+// cjNewObject starts at b[i] == '{'.
+func cjNewObject(b []byte, i int) cjObject {
+	if i >= len(b) || b[i] != '{' {
+		return cjObject{b: b, i: i, bad: true}
+	}
+	it := cjObject{b: b, i: cjWS(b, i+1)}
+	if it.i < len(b) && b[it.i] == '}' {
+		it.end = it.i + 1
+		it.i = -1
+	}
+	return it
+}
+
+func (it *cjObject) Next() (key, val []byte, ok bool) {
+	b, i := it.b, it.i
+	if it.bad || i < 0 {
+		return nil, nil, false
+	}
+	if i >= len(b) || b[i] != '"' {
+		it.bad = true
+		return nil, nil, false
+	}
+	ke := cjStrEnd(b, i+1)
+	if ke < 0 {
+		it.bad = true
+		return nil, nil, false
+	}
+	key = b[i+1 : ke-1]
+	i = cjWS(b, ke)
+	if i >= len(b) || b[i] != ':' {
+		it.bad = true
+		return nil, nil, false
+	}
+	vs := cjWS(b, i+1)
+	ve := cjValueEnd(b, vs)
+	if ve < 0 {
+		it.bad = true
+		return nil, nil, false
+	}
+	val = b[vs:ve]
+	i = cjWS(b, ve)
+	switch {
+	case i < len(b) && b[i] == ',':
+		it.i = cjWS(b, i+1)
+	case i < len(b) && b[i] == '}':
+		it.end, it.i = i+1, -1
+	default:
+		it.bad = true
+		return nil, nil, false
+	}
+	return key, val, true
+}
+
+// cjKeyIs reports whether the raw key contents equal name (escapes decoded).
+func cjKeyIs(raw []byte, name string) bool {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw) == name
+	}
+	s, ok := cjUnquote(raw)
+	return ok && s == name
+}
+
+// cjUnquote decodes the contents of a JSON string.
+func cjUnquote(raw []byte) (string, bool) {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		if !utf8.Valid(raw) {
+			return "", false
+		}
+		return string(raw), true
+	}
+	q := make([]byte, 0, len(raw)+2)
+	q = append(append(append(q, '"'), raw...), '"')
+	var s string
+	if err := json.Unmarshal(q, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// cjAppendValue appends one valid JSON value, compacted when it spans lines
+// (a frame holds one event per line).
+func cjAppendValue(dst, v []byte) []byte {
+	if bytes.IndexByte(v, '\n') >= 0 || bytes.IndexByte(v, '\r') >= 0 {
+		return cjCompact(dst, v)
+	}
+	return append(dst, v...)
+}
+
+// cjCompact appends b without insignificant whitespace (b is valid JSON).
+func cjCompact(dst, b []byte) []byte {
+	start := 0
+	for i := 0; i < len(b); {
+		switch b[i] {
+		case '"':
+			if i = cjStrEnd(b, i+1); i < 0 {
+				return append(dst, b[start:]...)
+			}
+		case ' ', '\t', '\n', '\r':
+			dst = append(dst, b[start:i]...)
+			for i++; i < len(b) && cjSpace(b[i]); i++ {
+			}
+			start = i
+		default:
+			i++
+		}
+	}
+	return append(dst, b[start:]...)
+}
+
+// cjAppendTime appends t as a JSON string in RFC 3339 with nanoseconds, UTC.
+func cjAppendTime(dst []byte, t time.Time) []byte {
+	dst = append(dst, '"')
+	dst = t.UTC().AppendFormat(dst, time.RFC3339Nano)
+	return append(dst, '"')
+}
+
+// cjAppendText appends s as a JSON string, escaping only what JSON
+// requires (quotes, backslashes, control characters); invalid UTF-8
+// becomes U+FFFD.
+func cjAppendText(dst []byte, s string) []byte {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return cjAppendEscaped(dst, s)
+}
+
+// cjAppendEscaped appends s (valid UTF-8) as a JSON string.
+func cjAppendEscaped[T string | []byte](dst []byte, s T) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\t':
+			dst = append(dst, '\\', 't')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// cjMaxTime is the first instant RFC 3339 cannot spell (year 10000).
+var cjMaxTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)

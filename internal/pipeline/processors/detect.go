@@ -1,0 +1,376 @@
+package processors
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// Detectors of sensitive substrings, hand-written (no regexp) because they
+// run over every string of every event. Each appends the byte spans it
+// finds to out; spans may overlap (mergeSpans sorts that out).
+//
+//   - email: local@domain.tld with local part [A-Za-z0-9._%+-]+ and a domain
+//     of dot-separated labels ending in an alphabetic TLD of 2+ letters.
+//   - card: 13 to 19 digits, optionally grouped by single spaces or dashes,
+//     passing the Luhn check, not touching a letter or digit on either side.
+//     In a grouped run the longest Luhn-valid sequence of whole groups is
+//     taken, so "card 4111 1111 1111 1111 exp 12" masks only the number.
+//   - ip: IPv4 and IPv6 addresses as net/netip parses them (no leading
+//     zeros in IPv4, IPv4-mapped IPv6 included), not touching a letter,
+//     digit or '_'; "10.0.0.1:8080" masks the address and keeps the port.
+//   - token: the token after "Bearer " (any case), and JWT-like strings:
+//     three base64url segments separated by dots, the first starting with
+//     "eyJ".
+//   - aws_key: AKIA or ASIA followed by 16 upper-case letters or digits.
+
+func findSensitive(s string, det int, out []span) []span {
+	if det&detEmail != 0 && strings.IndexByte(s, '@') >= 0 {
+		out = findEmails(s, out)
+	}
+	if det&detCard != 0 {
+		out = findCards(s, out)
+	}
+	if det&detIP != 0 {
+		out = findIPs(s, out)
+	}
+	if det&detToken != 0 {
+		out = findTokens(s, out)
+	}
+	if det&detAWS != 0 {
+		out = findAWSKeys(s, out)
+	}
+	return out
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isAlpha(c byte) bool { return (c|0x20) >= 'a' && (c|0x20) <= 'z' }
+func isAlnum(c byte) bool { return isDigit(c) || isAlpha(c) }
+
+// --- email ---
+
+func isLocalChar(c byte) bool {
+	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
+}
+
+func isDomainChar(c byte) bool { return isAlnum(c) || c == '.' || c == '-' }
+
+func findEmails(s string, out []span) []span {
+	off := 0
+	for off < len(s) {
+		k := strings.IndexByte(s[off:], '@')
+		if k < 0 {
+			break
+		}
+		at := off + k
+		l := at
+		for l > 0 && isLocalChar(s[l-1]) {
+			l--
+		}
+		for l < at && s[l] == '.' {
+			l++
+		}
+		r := at + 1
+		for r < len(s) && isDomainChar(s[r]) {
+			r++
+		}
+		for r > at+1 && (s[r-1] == '.' || s[r-1] == '-') {
+			r--
+		}
+		if l < at && validDomain(s[at+1:r]) {
+			out = append(out, span{l, r})
+			off = r
+		} else {
+			off = at + 1
+		}
+	}
+	return out
+}
+
+func validDomain(d string) bool {
+	labels := 0
+	for len(d) > 0 {
+		label, rest, more := strings.Cut(d, ".")
+		if label == "" || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		labels++
+		if !more {
+			// the TLD: letters only, 2 or more
+			if len(label) < 2 {
+				return false
+			}
+			for i := 0; i < len(label); i++ {
+				if !isAlpha(label[i]) {
+					return false
+				}
+			}
+			return labels >= 2
+		}
+		d = rest
+	}
+	return false
+}
+
+// --- card ---
+
+func findCards(s string, out []span) []span {
+	n := len(s)
+	var gbuf [24]span
+	for i := 0; i < n; {
+		if !isDigit(s[i]) {
+			i++
+			continue
+		}
+		start := i
+		groups := gbuf[:0]
+		total := 0
+		j := i
+		for {
+			gs := j
+			for j < n && isDigit(s[j]) {
+				j++
+			}
+			groups = append(groups, span{gs, j})
+			total += j - gs
+			if j+1 < n && (s[j] == ' ' || s[j] == '-') && isDigit(s[j+1]) {
+				j++
+				continue
+			}
+			break
+		}
+		i = j
+		if total < 13 {
+			continue
+		}
+		// A group touching a letter or digit is not part of a number.
+		if start > 0 && isAlnum(s[start-1]) {
+			total -= groups[0].end - groups[0].start
+			groups = groups[1:]
+		}
+		if j < n && isAlpha(s[j]) && len(groups) > 0 {
+			total -= groups[len(groups)-1].end - groups[len(groups)-1].start
+			groups = groups[:len(groups)-1]
+		}
+		if total < 13 {
+			continue
+		}
+		if len(groups) == 1 {
+			if total <= 19 && luhn(s[groups[0].start:groups[0].end]) {
+				out = append(out, groups[0])
+			}
+			continue
+		}
+		for a := 0; a < len(groups); {
+			best, digits := -1, 0
+			for b := a; b < len(groups); b++ {
+				digits += groups[b].end - groups[b].start
+				if digits > 19 {
+					break
+				}
+				if digits >= 13 && luhn(s[groups[a].start:groups[b].end]) {
+					best = b
+				}
+			}
+			if best < 0 {
+				a++
+				continue
+			}
+			out = append(out, span{groups[a].start, groups[best].end})
+			a = best + 1
+		}
+	}
+	return out
+}
+
+// luhn checks the digits of s (other bytes are skipped).
+func luhn(s string) bool {
+	sum, double := 0, false
+	for i := len(s) - 1; i >= 0; i-- {
+		c := s[i]
+		if !isDigit(c) {
+			continue
+		}
+		d := int(c - '0')
+		if double {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+// --- ip ---
+
+func isIPChar(c byte) bool {
+	return isDigit(c) || c == '.' || c == ':' || (c|0x20) >= 'a' && (c|0x20) <= 'f'
+}
+
+func isWordChar(c byte) bool { return isAlnum(c) || c == '_' }
+
+func findIPs(s string, out []span) []span {
+	n := len(s)
+	for i := 0; i < n; {
+		if !isIPChar(s[i]) {
+			i++
+			continue
+		}
+		start := i
+		dots, colons, digits := 0, 0, 0
+		for i < n && isIPChar(s[i]) {
+			switch c := s[i]; {
+			case c == '.':
+				dots++
+			case c == ':':
+				colons++
+			case isDigit(c):
+				digits++
+			}
+			i++
+		}
+		end := i
+		if (dots < 3 && colons < 2) || (start > 0 && isWordChar(s[start-1])) || (end < n && isWordChar(s[end])) {
+			continue
+		}
+		// Sentence punctuation around an address.
+		for start < end && s[start] == '.' {
+			start++
+		}
+		for end > start && s[end-1] == '.' {
+			end--
+		}
+		if a, err := netip.ParseAddr(s[start:end]); err == nil && a.Zone() == "" {
+			out = append(out, span{start, end})
+			continue
+		}
+		if dots < 3 {
+			continue
+		}
+		// An IPv4 address with a port or inside other colon-separated text.
+		for p := start; p < end; {
+			q := strings.IndexByte(s[p:end], ':')
+			if q < 0 {
+				q = end
+			} else {
+				q += p
+			}
+			if a, err := netip.ParseAddr(s[p:q]); err == nil && a.Is4() {
+				out = append(out, span{p, q})
+			}
+			p = q + 1
+		}
+	}
+	return out
+}
+
+// --- token ---
+
+func isTokenChar(c byte) bool {
+	return isAlnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+}
+
+func isB64URL(c byte) bool { return isAlnum(c) || c == '-' || c == '_' }
+
+func findTokens(s string, out []span) []span {
+	n := len(s)
+	// Bearer <token>
+	for off := 0; off+7 < n; {
+		k := strings.IndexAny(s[off:], "bB")
+		if k < 0 {
+			break
+		}
+		i := off + k
+		off = i + 1
+		if i+7 >= n || !strings.EqualFold(s[i:i+6], "bearer") || (i > 0 && isAlnum(s[i-1])) || s[i+6] != ' ' {
+			continue
+		}
+		j := i + 6
+		for j < n && s[j] == ' ' {
+			j++
+		}
+		t := j
+		for j < n && isTokenChar(s[j]) {
+			j++
+		}
+		for j < n && s[j] == '=' {
+			j++
+		}
+		if j > t {
+			out = append(out, span{t, j})
+			off = j
+		}
+	}
+	// JWT-like: eyJ....xxx.yyy
+	for off := 0; off < n; {
+		k := strings.Index(s[off:], "eyJ")
+		if k < 0 {
+			break
+		}
+		i := off + k
+		off = i + 3
+		if i > 0 && isB64URL(s[i-1]) {
+			continue
+		}
+		j := i
+		for j < n && isB64URL(s[j]) {
+			j++
+		}
+		if j-i < 10 || j >= n || s[j] != '.' {
+			continue
+		}
+		j++
+		p2 := j
+		for j < n && isB64URL(s[j]) {
+			j++
+		}
+		if j-p2 < 2 || j >= n || s[j] != '.' {
+			continue
+		}
+		j++
+		for j < n && isB64URL(s[j]) {
+			j++
+		}
+		out = append(out, span{i, j})
+		off = j
+	}
+	return out
+}
+
+// --- aws_key ---
+
+func findAWSKeys(s string, out []span) []span {
+	n := len(s)
+	for off := 0; off+20 <= n; {
+		k := strings.IndexByte(s[off:], 'A')
+		if k < 0 {
+			break
+		}
+		i := off + k
+		off = i + 1
+		if i+20 > n {
+			break
+		}
+		if p := s[i : i+4]; p != "AKIA" && p != "ASIA" {
+			continue
+		}
+		if i > 0 && isAlnum(s[i-1]) {
+			continue
+		}
+		ok := true
+		for j := i + 4; j < i+20; j++ {
+			if c := s[j]; !(c >= 'A' && c <= 'Z' || isDigit(c)) {
+				ok = false
+				break
+			}
+		}
+		if !ok || (i+20 < n && isAlnum(s[i+20])) {
+			continue
+		}
+		out = append(out, span{i, i + 20})
+		off = i + 20
+	}
+	return out
+}
