@@ -26,7 +26,7 @@ const backlogSample = 10000
 
 // StreamStatus is GET /v1/streams/{id}/status.
 type StreamStatus struct {
-	StreamID string `json:"stream_id"`
+	ID       string `json:"id"`
 	Name     string `json:"name"`
 	Status   string `json:"status"`
 	// DroppedEvents are the events removed from the full buffer by
@@ -89,7 +89,7 @@ type DestinationStatus struct {
 
 // Status reports the delivery state of a stream's destinations.
 func (m *Manager) Status(ctx context.Context, st *model.Stream) (StreamStatus, error) {
-	out := StreamStatus{StreamID: st.ID, Name: st.Name, Status: st.Status, Destinations: make([]DestinationStatus, 0, len(st.Destinations))}
+	out := StreamStatus{ID: st.ID, Name: st.Name, Status: st.Status, Destinations: make([]DestinationStatus, 0, len(st.Destinations))}
 	if out.Status == "" {
 		out.Status = model.StatusActive
 	}

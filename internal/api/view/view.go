@@ -41,6 +41,8 @@ type StreamStatus struct {
 	Name string `json:"name"`
 	// Status of the stream: active or inactive.
 	Status string `json:"status"`
+	// DroppedEvents are the events removed from the full buffer by overflow drop_oldest (kept as dead letters of destination "*").
+	DroppedEvents uint64 `json:"dropped_events,omitempty"`
 	// Destinations: per destination health (available/unavailable), last probe, last error and HTTP status, backlog events and bytes, oldest undelivered age, delivered/failed/dropped counters.
 	Destinations []map[string]any `json:"destinations,omitempty"`
 }
