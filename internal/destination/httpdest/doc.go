@@ -53,7 +53,8 @@
 // StatusError's Body is the start of the response (at most 512 bytes).
 //
 // Check sends HEAD to the URL with the headers: any response means the
-// target is reachable, except 401 and 403 ("authentication rejected").
+// target is reachable, except 401 and 403 ("authentication rejected") and
+// 502, 503 and 504 ("target unavailable").
 //
 // # Buffers and connections
 //

@@ -190,6 +190,13 @@ func (d *Destination) do(ctx context.Context, method string, tr *bodyTracker, de
 				err: &StatusError{Code: code},
 			}
 		}
+		if code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout {
+			// The target says it cannot take requests now.
+			return &sendError{
+				msg: fmt.Sprintf("target unavailable (status %d)", code),
+				err: &StatusError{Code: code},
+			}
+		}
 		return nil
 	}
 	if code >= 200 && code < 300 {

@@ -535,7 +535,10 @@ func TestCheck(t *testing.T) {
 		status  int
 		wantErr string
 	}{
-		{200, ""}, {204, ""}, {302, ""}, {404, ""}, {405, ""}, {500, ""}, {503, ""},
+		{200, ""}, {204, ""}, {302, ""}, {404, ""}, {405, ""}, {500, ""},
+		{502, "target unavailable (status 502)"},
+		{503, "target unavailable (status 503)"},
+		{504, "target unavailable (status 504)"},
 		{401, "authentication rejected (status 401)"},
 		{403, "authentication rejected (status 403)"},
 	} {
