@@ -169,6 +169,11 @@ func startEmbedded(cfg Config, log *slog.Logger) (*server.Server, error) {
 		JetStream:  true,
 		StoreDir:   storeDir,
 		MaxPayload: MaxMessage,
+		// Each stream's buffer.max_bytes is a limit, not a reservation: by
+		// default JetStream would reserve it up front against 75% of the
+		// free disk, refusing the sixth 10GiB stream on an 80GB disk. The
+		// disk itself is the bound; when it fills, ingest answers 503.
+		JetStreamMaxStore: 1 << 60,
 		// Frames are written in one piece; a long write deadline keeps a
 		// slow disk from cutting the in-process connection.
 		WriteDeadline: 30 * time.Second,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -102,5 +103,22 @@ func TestHoldConsumerKeepsEventsUntilDestinationsExist(t *testing.T) {
 	ci, err := c.Info(ctx)
 	if err != nil || ci.NumPending != 1 {
 		t.Fatalf("destination consumer should see the held event: %v %v", ci, err)
+	}
+}
+
+// TestBuffersAreLimitsNotReservations: many streams with large buffers fit
+// on any disk, and a buffer shorter than the idempotency window works.
+func TestBuffersAreLimitsNotReservations(t *testing.T) {
+	b := openTest(t)
+	for i := range 20 {
+		st := testStream(fmt.Sprintf("str_big%d", i), 1<<40, model.OverflowReject)
+		if err := b.EnsureEventStream(t.Context(), st); err != nil {
+			t.Fatalf("stream %d with a 1TiB buffer: %v", i, err)
+		}
+	}
+	short := testStream("str_short", 1<<20, model.OverflowReject)
+	short.Buffer.MaxAge = model.Duration(2 * time.Minute)
+	if err := b.EnsureEventStream(t.Context(), short); err != nil {
+		t.Fatalf("buffer.max_age 2m: %v", err)
 	}
 }

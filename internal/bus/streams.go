@@ -57,7 +57,9 @@ func (b *Bus) EnsureEventStream(ctx context.Context, st *model.Stream) error {
 		MaxAge:      st.Buffer.MaxAge.D(),
 		Discard:     discard,
 		MaxMsgSize:  MaxMessage,
-		Duplicates:  DedupWindow,
+		// An Idempotency-Key is remembered 10 minutes, or as long as the
+		// buffer keeps events when that is shorter (JetStream requires it).
+		Duplicates:  min(DedupWindow, st.Buffer.MaxAge.D()),
 		AllowDirect: true,
 	}
 	js, err := b.JS.CreateOrUpdateStream(ctx, cfg)
