@@ -26,9 +26,9 @@ const backlogSample = 10000
 
 // StreamStatus is GET /v1/streams/{id}/status.
 type StreamStatus struct {
-	ID       string `json:"id"`
-	Name     string `json:"name"`
-	Status   string `json:"status"`
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Status string `json:"status"`
 	// DroppedEvents are the events removed from the full buffer by
 	// overflow drop_oldest since the stream was created, counted by every
 	// node together (they are kept as dead letters of destination "*").
