@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
-	"cel.dev/cel-go/checker"
+	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
@@ -41,7 +41,14 @@ type celEnv struct {
 
 func newCELEnv(vars []string, now func() time.Time) (*celEnv, error) {
 	opts := make([]cel.EnvOption, 0, len(vars)+1)
+	seen := map[string]bool{}
 	for _, v := range vars {
+		// A field name CEL cannot declare (not an identifier, a reserved
+		// word) cannot be referenced by an expression anyway.
+		if !celIdent(v) || seen[v] {
+			continue
+		}
+		seen[v] = true
 		opts = append(opts, cel.Variable(v, cel.DynType))
 	}
 	opts = append(opts, cel.Function("now",
@@ -52,6 +59,27 @@ func newCELEnv(vars []string, now func() time.Time) (*celEnv, error) {
 		return nil, fmt.Errorf("expression environment: %w", err)
 	}
 	return &celEnv{env: env, vars: vars}, nil
+}
+
+// celReserved are CEL's reserved words and literals.
+var celReserved = map[string]bool{
+	"as": true, "break": true, "const": true, "continue": true, "else": true,
+	"false": true, "for": true, "function": true, "if": true, "import": true,
+	"in": true, "let": true, "loop": true, "package": true, "namespace": true,
+	"null": true, "return": true, "true": true, "var": true, "void": true, "while": true,
+}
+
+func celIdent(s string) bool {
+	if s == "" || celReserved[s] {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || isAlpha(c) || (i > 0 && isDigit(c))) {
+			return false
+		}
+	}
+	return true
 }
 
 // program is one compiled expression.
@@ -100,11 +128,11 @@ const maxEventSize = 16 << 20
 // maxEventSize.
 type sizeBound struct{}
 
-func (sizeBound) EstimateSize(checker.AstNode) *checker.SizeEstimate {
-	return &checker.SizeEstimate{Min: 0, Max: maxEventSize}
+func (sizeBound) EstimateSize(cost.AstNode) *cost.SizeEstimate {
+	return &cost.SizeEstimate{Min: 0, Max: maxEventSize}
 }
 
-func (sizeBound) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+func (sizeBound) EstimateCallCost(string, string, *cost.AstNode, []cost.AstNode) *cost.CallEstimate {
 	return nil
 }
 
@@ -177,9 +205,9 @@ func toCEL(v *value) ref.Val {
 	case kFalse:
 		return types.False
 	case kObject:
-		return v.obj
+		return v.obj()
 	case kArray:
-		return v.arr
+		return v.arr()
 	}
 	return types.NullValue
 }
@@ -293,15 +321,15 @@ func fromCEL(v ref.Val, depth int) (value, error) {
 func toCELNative(v *value) any {
 	switch v.kind {
 	case kObject:
-		m := make(map[string]any, len(v.obj.m))
-		for i := range v.obj.m {
-			m[v.obj.m[i].key] = toCELNative(&v.obj.m[i].val)
+		m := make(map[string]any, len(v.obj().m))
+		for i := range v.obj().m {
+			m[v.obj().m[i].key] = toCELNative(&v.obj().m[i].val)
 		}
 		return m
 	case kArray:
-		l := make([]any, len(v.arr.v))
-		for i := range v.arr.v {
-			l[i] = toCELNative(&v.arr.v[i])
+		l := make([]any, len(v.arr().v))
+		for i := range v.arr().v {
+			l[i] = toCELNative(&v.arr().v[i])
 		}
 		return l
 	}

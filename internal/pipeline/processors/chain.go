@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/runnel/runnel/internal/expr"
 	"github.com/runnel/runnel/internal/model"
@@ -37,7 +38,34 @@ type Options struct {
 	// math/rand/v2 global generator. A source given here is used under a
 	// mutex; tests pass a seeded one.
 	Rand rand.Source
+	// Routes are destination routes (CEL conditions) evaluated on each
+	// kept event after the processors; Result.Routed(i) answers for
+	// Routes[i]. At most MaxRoutes.
+	Routes []Route
 }
+
+// Route is one destination's condition.
+type Route struct {
+	// Path names the condition in errors, e.g. destinations[1].route.
+	Path string
+	// Expr is the CEL condition; empty means every event.
+	Expr string
+}
+
+// MaxRoutes bounds Options.Routes.
+const MaxRoutes = 64
+
+// RouteError is a route condition's runtime failure on one event: that
+// destination does not get the event and should dead-letter it with the
+// error; other destinations are not affected.
+type RouteError struct {
+	Index int // in Options.Routes
+	Err   error
+}
+
+func (e *RouteError) Error() string { return fmt.Sprintf("routes[%d]: %v", e.Index, e.Err) }
+
+func (e *RouteError) Unwrap() error { return e.Err }
 
 // Action is what happens to an event after the chain.
 type Action uint8
@@ -76,6 +104,17 @@ type Result struct {
 	ParseErrors int
 	// Modified is whether any processor changed the event.
 	Modified bool
+	// routed has bit i set when Routes[i] selects the kept event.
+	routed uint64
+	// RouteErr joins a *RouteError for every route that failed on the
+	// event (those routes are not selected); nil normally.
+	RouteErr error
+}
+
+// Routed reports whether Options.Routes[i] selects the event (a kept
+// event; a route without an expression selects every kept event).
+func (r Result) Routed(i int) bool {
+	return r.Action == Keep && i >= 0 && i < 64 && r.routed&(1<<i) != 0
 }
 
 // Error is a processor's failure on one event; the caller dead-letters the
@@ -144,6 +183,7 @@ type processor interface {
 // use. A nil or empty Chain keeps every event unchanged.
 type Chain struct {
 	procs  []processor
+	routes []*program // nil entry: no condition
 	names  []string
 	vars   []string
 	shards []shard
@@ -166,6 +206,20 @@ type shard struct {
 	entered atomic.Uint64
 	_       [56]byte
 	procs   []counters
+	routes  []routeCounters
+}
+
+type routeCounters struct {
+	selected, away, errors atomic.Uint64
+	_                      [40]byte
+}
+
+// RouteStats are one route's counters since Compile (kept events only).
+type RouteStats struct {
+	Index      int
+	Selected   uint64 // events the route selected
+	RoutedAway uint64 // events it did not select
+	Errors     uint64 // events it failed on
 }
 
 // state is the per-call scratch: pooled per chain.
@@ -257,6 +311,34 @@ func Compile(raw json.RawMessage, opts Options) (*Chain, model.FieldErrors) {
 		c.procs = append(c.procs, p)
 		c.names = append(c.names, name)
 	}
+	if len(opts.Routes) > MaxRoutes {
+		errs.Add("routes", "at most %d routes", MaxRoutes)
+	} else {
+		for i, r := range opts.Routes {
+			at := r.Path
+			if at == "" {
+				at = fmt.Sprintf("routes[%d]", i)
+			}
+			if strings.TrimSpace(r.Expr) == "" {
+				c.routes = append(c.routes, nil)
+				continue
+			}
+			if cc.env == nil {
+				env, err := newCELEnv(cc.opts.Vars, cc.opts.Now)
+				if err != nil {
+					errs.Add(at, "%v", err)
+					continue
+				}
+				cc.env = env
+			}
+			p, err := cc.env.compile(r.Expr, true)
+			if err != nil {
+				errs.Add(at, "%v", err)
+				continue
+			}
+			c.routes = append(c.routes, p)
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -267,6 +349,7 @@ func Compile(raw json.RawMessage, opts Options) (*Chain, model.FieldErrors) {
 	c.shards = make([]shard, nshards)
 	for i := range c.shards {
 		c.shards[i].procs = make([]counters, len(c.procs))
+		c.shards[i].routes = make([]routeCounters, len(c.routes))
 	}
 	c.pool.New = func() any { return &state{chain: c} }
 	return c, nil
@@ -333,6 +416,24 @@ func init() {
 		"filter": buildFilter,
 		"sample": buildSample,
 	}
+}
+
+// RouteStats returns every route's counters.
+func (c *Chain) RouteStats() []RouteStats {
+	if c == nil {
+		return nil
+	}
+	out := make([]RouteStats, len(c.routes))
+	for i := range out {
+		out[i].Index = i
+		for si := range c.shards {
+			rc := &c.shards[si].routes[i]
+			out[i].Selected += rc.selected.Load()
+			out[i].RoutedAway += rc.away.Load()
+			out[i].Errors += rc.errors.Load()
+		}
+	}
+	return out
 }
 
 // Len is the number of processors.
@@ -409,6 +510,26 @@ func (c *Chain) putState(st *state) {
 	c.pool.Put(st)
 }
 
+// decodeEvent decodes a stored event into st's arena.
+func (c *Chain) decodeEvent(st *state, event []byte) (*object, error) {
+	// Nothing made during the call outlives it: the output is copied into
+	// dst, errors format what they quote. So the tree's strings may point
+	// into event itself and into the arena.
+	st.arena.ephemeral = true
+	var data string
+	if len(event) > 0 {
+		data = unsafe.String(&event[0], len(event))
+	}
+	v, err := decodeJSON(data, &st.arena)
+	if err == nil && v.kind != kObject {
+		err = errors.New("not an object")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
+	}
+	return v.obj(), nil
+}
+
 // run applies every processor to st.root.
 func (c *Chain) run(st *state) (Result, error) {
 	st.act.root = st.root
@@ -436,7 +557,35 @@ func (c *Chain) run(st *state) (Result, error) {
 		}
 	}
 	st.res.Modified = st.modified
+	c.route(st)
 	return st.res, nil
+}
+
+// route evaluates the destination routes on a kept event.
+func (c *Chain) route(st *state) {
+	var errs []error
+	for i, p := range c.routes {
+		rc := &st.sh.routes[i]
+		if p == nil {
+			st.res.routed |= 1 << i
+			rc.selected.Add(1)
+			continue
+		}
+		ok, err := p.match(st.ctx, &st.act)
+		switch {
+		case err != nil:
+			rc.errors.Add(1)
+			errs = append(errs, &RouteError{Index: i, Err: err})
+		case ok:
+			st.res.routed |= 1 << i
+			rc.selected.Add(1)
+		default:
+			rc.away.Add(1)
+		}
+	}
+	if errs != nil {
+		st.res.RouteErr = errors.Join(errs...)
+	}
 }
 
 // Apply runs the chain over a decoded event. Numbers may be json.Number
@@ -451,11 +600,12 @@ func (c *Chain) run(st *state) (Result, error) {
 // ApplyJSON is the fast path; Apply converts ev to the chain's internal
 // tree and back.
 func (c *Chain) Apply(ctx context.Context, ev map[string]any) (Result, error) {
-	if c == nil || len(c.procs) == 0 {
+	if c == nil || len(c.procs)+len(c.routes) == 0 {
 		return Result{Processor: -1}, nil
 	}
 	st := c.getState(ctx)
 	defer c.putState(st)
+	st.arena.ephemeral = false // the strings end up in ev
 	root, err := objectFromNative(ev, 0)
 	if err != nil {
 		return Result{Processor: -1, Action: Drop}, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
@@ -478,21 +628,19 @@ func (c *Chain) Apply(ctx context.Context, ev map[string]any) (Result, error) {
 // the existing ones, in the order added). When no processor changed the
 // event the input is appended as given. On Drop or error dst is returned
 // unchanged. Errors are as for Apply, plus ErrInvalidEvent (wrapped) for
-// input that is not a JSON object.
+// input that is not a JSON object. ApplyJSON neither modifies nor retains
+// event; it must not be modified during the call.
 func (c *Chain) ApplyJSON(ctx context.Context, dst, event []byte) ([]byte, Result, error) {
-	if c == nil || len(c.procs) == 0 {
+	if c == nil || len(c.procs)+len(c.routes) == 0 {
 		return append(dst, event...), Result{Processor: -1}, nil
 	}
 	st := c.getState(ctx)
 	defer c.putState(st)
-	v, err := decodeJSON(string(event), &st.arena)
-	if err == nil && v.kind != kObject {
-		err = errors.New("not an object")
-	}
+	root, err := c.decodeEvent(st, event)
 	if err != nil {
-		return dst, Result{Processor: -1, Action: Drop}, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
+		return dst, Result{Processor: -1, Action: Drop}, err
 	}
-	st.root = v.obj
+	st.root = root
 	res, err := c.run(st)
 	if err != nil || res.Action == Drop {
 		return dst, res, err

@@ -180,3 +180,101 @@ func TestPathSyntax(t *testing.T) {
 		t.Errorf("%+v", pp.segs)
 	}
 }
+
+func TestRoutes(t *testing.T) {
+	routes := []Route{
+		{Path: "destinations[0].route", Expr: `event.status == "declined"`},
+		{Path: "destinations[1].route"}, // everything
+		{Path: "destinations[2].route", Expr: `event.amount > 100`},
+	}
+	c := mustCompile(t, `[{'filter':{'if':'event.status != \'spam\''}}]`, Options{Routes: routes})
+	cases := []struct {
+		ev     string
+		routed []bool
+		errs   bool
+	}{
+		{`{"event":{"status":"declined","amount":5}}`, []bool{true, true, false}, false},
+		{`{"event":{"status":"ok","amount":500}}`, []bool{false, true, true}, false},
+		{`{"event":{"status":"ok","amount":"x"}}`, []bool{false, true, false}, true},
+		{`{"event":{"status":"spam","amount":500}}`, []bool{false, false, false}, false},
+	}
+	for _, tc := range cases {
+		_, res, err := c.ApplyJSON(t.Context(), nil, []byte(tc.ev))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range tc.routed {
+			if res.Routed(i) != want {
+				t.Errorf("%s: Routed(%d) = %v", tc.ev, i, !want)
+			}
+		}
+		var re *RouteError
+		if (res.RouteErr != nil) != tc.errs || (tc.errs && (!errors.As(res.RouteErr, &re) || re.Index != 2)) {
+			t.Errorf("%s: RouteErr %v", tc.ev, res.RouteErr)
+		}
+	}
+	rs := c.RouteStats()
+	want := "[{0 1 2 0} {1 3 0 0} {2 1 1 1}]"
+	if fmt.Sprint(rs) != want {
+		t.Errorf("route stats %v, want %s", rs, want)
+	}
+	// Routes without processors still evaluate; Apply does too.
+	r := mustCompile(t, `[]`, Options{Routes: routes[:1]})
+	res, err := r.Apply(t.Context(), map[string]any{"event": map[string]any{"status": "declined"}})
+	if err != nil || !res.Routed(0) || res.Routed(1) {
+		t.Errorf("%+v %v", res, err)
+	}
+	// Errors name the route's path.
+	_, errs := Compile(nil, Options{Routes: []Route{{Path: "destinations[3].route", Expr: "event.x =="}, {Expr: "1"}}})
+	if len(errs) != 2 || errs[0].Path != "destinations[3].route" || !strings.Contains(errs[0].Message, "Syntax error") ||
+		errs[1].Path != "routes[1]" || !strings.Contains(errs[1].Message, "true or false") {
+		t.Errorf("errs %v", errs)
+	}
+	_, errs = Compile(nil, Options{Routes: make([]Route, MaxRoutes+1)})
+	if len(errs) != 1 || errs[0].Path != "routes" {
+		t.Errorf("errs %v", errs)
+	}
+}
+
+// TestConcurrentOutputs applies one chain from several goroutines and
+// checks every output against a single-threaded run: pooled arenas and
+// strings that point into the input must never leak between calls.
+func TestConcurrentOutputs(t *testing.T) {
+	c := mustCompile(t, `[{'parse':{'field':'raw','format':'json','target':'p'}},{'mask':{'detectors':['email','card']}},{'set':{'field':'n','expr':'p.i * 2'}}]`, Options{Vars: []string{"raw", "p"}})
+	events := make([][]byte, 200)
+	want := make([]string, len(events))
+	for i := range events {
+		events[i] = []byte(fmt.Sprintf(`{"raw":"{\"i\":%d,\"e\":\"u%d@example.com\",\"s\":\"caf\\u00e9 %d\"}","pad":"%s"}`, i, i, i, strings.Repeat("x", i)))
+		out, _, err := c.ApplyJSON(context.Background(), nil, events[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = string(out)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			for k := range 2000 {
+				i := (k*7 + g*13) % len(events)
+				in := append([]byte(nil), events[i]...)
+				var err error
+				buf, _, err = c.ApplyJSON(context.Background(), buf[:0], in)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for j := range in { // the caller reuses its buffer
+					in[j] = 'X'
+				}
+				if string(buf) != want[i] {
+					t.Errorf("event %d: got %s, want %s", i, buf, want[i])
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -221,14 +220,4 @@ func (s *settings) enum(key string, required bool, def string, choices ...string
 		return "", false
 	}
 	return v, true
-}
-
-// sortedKeys returns m's keys sorted (for messages).
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -1,6 +1,7 @@
 package processors
 
 import (
+	"math/bits"
 	"net/netip"
 	"strings"
 )
@@ -24,11 +25,14 @@ import (
 //   - aws_key: AKIA or ASIA followed by 16 upper-case letters or digits.
 
 func findSensitive(s string, det int, out []span) []span {
-	if det&detEmail != 0 && strings.IndexByte(s, '@') >= 0 {
-		out = findEmails(s, out)
-	}
-	if det&detCard != 0 {
-		out = findCards(s, out)
+	if det&(detEmail|detCard) != 0 {
+		at, digits := classify(s)
+		if det&detEmail != 0 && at {
+			out = findEmails(s, out)
+		}
+		if det&detCard != 0 && digits >= 13 {
+			out = findCards(s, out)
+		}
 	}
 	if det&detIP != 0 {
 		out = findIPs(s, out)
@@ -115,22 +119,25 @@ func validDomain(d string) bool {
 
 func findCards(s string, out []span) []span {
 	n := len(s)
-	var gbuf [24]span
 	for i := 0; i < n; {
+		// Skip eight bytes without a digit at a time.
+		for i+8 <= n && !hasDigit(le64(s, i)) {
+			i += 8
+		}
+		if i >= n {
+			break
+		}
 		if !isDigit(s[i]) {
 			i++
 			continue
 		}
-		start := i
-		groups := gbuf[:0]
-		total := 0
-		j := i
+		// A run of digit groups joined by single spaces or dashes.
+		start, j, total := i, i, 0
 		for {
 			gs := j
 			for j < n && isDigit(s[j]) {
 				j++
 			}
-			groups = append(groups, span{gs, j})
 			total += j - gs
 			if j+1 < n && (s[j] == ' ' || s[j] == '-') && isDigit(s[j+1]) {
 				j++
@@ -139,48 +146,110 @@ func findCards(s string, out []span) []span {
 			break
 		}
 		i = j
-		if total < 13 {
-			continue
-		}
-		// A group touching a letter or digit is not part of a number.
-		if start > 0 && isAlnum(s[start-1]) {
-			total -= groups[0].end - groups[0].start
-			groups = groups[1:]
-		}
-		if j < n && isAlpha(s[j]) && len(groups) > 0 {
-			total -= groups[len(groups)-1].end - groups[len(groups)-1].start
-			groups = groups[:len(groups)-1]
-		}
-		if total < 13 {
-			continue
-		}
-		if len(groups) == 1 {
-			if total <= 19 && luhn(s[groups[0].start:groups[0].end]) {
-				out = append(out, groups[0])
-			}
-			continue
-		}
-		for a := 0; a < len(groups); {
-			best, digits := -1, 0
-			for b := a; b < len(groups); b++ {
-				digits += groups[b].end - groups[b].start
-				if digits > 19 {
-					break
-				}
-				if digits >= 13 && luhn(s[groups[a].start:groups[b].end]) {
-					best = b
-				}
-			}
-			if best < 0 {
-				a++
-				continue
-			}
-			out = append(out, span{groups[a].start, groups[best].end})
-			a = best + 1
+		if total >= 13 {
+			out = cardsInRun(s, start, j, out)
 		}
 	}
 	return out
 }
+
+// cardsInRun finds card numbers in the run s[start:end] of digit groups.
+func cardsInRun(s string, start, end int, out []span) []span {
+	var gbuf [24]span
+	groups := gbuf[:0]
+	total := 0
+	for j := start; j < end; {
+		gs := j
+		for j < end && isDigit(s[j]) {
+			j++
+		}
+		groups = append(groups, span{gs, j})
+		total += j - gs
+		j++ // the separator
+	}
+	// A group touching a letter or digit is not part of a number.
+	if start > 0 && isAlnum(s[start-1]) {
+		total -= groups[0].end - groups[0].start
+		groups = groups[1:]
+	}
+	if end < len(s) && isAlpha(s[end]) && len(groups) > 0 {
+		total -= groups[len(groups)-1].end - groups[len(groups)-1].start
+		groups = groups[:len(groups)-1]
+	}
+	if total < 13 {
+		return out
+	}
+	if len(groups) == 1 {
+		if total <= 19 && luhn(s[groups[0].start:groups[0].end]) {
+			out = append(out, groups[0])
+		}
+		return out
+	}
+	// The longest Luhn-valid sequence of whole groups from each start.
+	for a := 0; a < len(groups); {
+		best, digits := -1, 0
+		for b := a; b < len(groups); b++ {
+			digits += groups[b].end - groups[b].start
+			if digits > 19 {
+				break
+			}
+			if digits >= 13 && luhn(s[groups[a].start:groups[b].end]) {
+				best = b
+			}
+		}
+		if best < 0 {
+			a++
+			continue
+		}
+		out = append(out, span{groups[a].start, groups[best].end})
+		a = best + 1
+	}
+	return out
+}
+
+// classify reports whether s has an '@' and how many ASCII digits, eight
+// bytes at a time: most strings have neither an '@' nor 13 digits, and
+// are then not scanned for e-mail addresses or card numbers at all.
+func classify(s string) (at bool, digits int) {
+	const (
+		ones = 0x0101010101010101
+		high = ones * 128
+	)
+	var atm uint64
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := le64(s, i)
+		digits += bits.OnesCount64(digitMask(w))
+		q := w ^ (ones * '@')
+		atm |= (q - ones) &^ q & high
+	}
+	for ; i < len(s); i++ {
+		c := s[i]
+		if isDigit(c) {
+			digits++
+		} else if c == '@' {
+			atm = 1
+		}
+	}
+	return atm != 0, digits
+}
+
+// digitMask has the high bit set in exactly the bytes of w that are ASCII
+// digits ("hasbetween" from Bit Twiddling Hacks for 0x2f < b < 0x3a; no
+// carries cross bytes, so it is exact per byte).
+func digitMask(w uint64) uint64 {
+	const (
+		ones = 0x0101010101010101
+		low7 = ones * 127
+		high = ones * 128
+	)
+	x := w & low7
+	return (ones*(127+0x3a) - x) &^ w & (x + ones*(127-0x2f)) & high
+}
+
+// hasDigit reports whether any byte of w is an ASCII digit ("hasbetween"
+// from Bit Twiddling Hacks, for 0x2f < b < 0x3a).
+func hasDigit(w uint64) bool { return digitMask(w) != 0 }
 
 // luhn checks the digits of s (other bytes are skipped).
 func luhn(s string) bool {
@@ -221,18 +290,19 @@ func findIPs(s string, out []span) []span {
 		start := i
 		dots, colons, digits := 0, 0, 0
 		for i < n && isIPChar(s[i]) {
-			switch c := s[i]; {
-			case c == '.':
+			switch c := s[i]; c {
+			case '.':
 				dots++
-			case c == ':':
+			case ':':
 				colons++
-			case isDigit(c):
+			default:
 				digits++
 			}
 			i++
 		}
 		end := i
-		if (dots < 3 && colons < 2) || (start > 0 && isWordChar(s[start-1])) || (end < n && isWordChar(s[end])) {
+		// "::" alone (the unspecified address) is not worth masking.
+		if (dots < 3 && colons < 2) || digits == 0 || (start > 0 && isWordChar(s[start-1])) || (end < n && isWordChar(s[end])) {
 			continue
 		}
 		// Sentence punctuation around an address.

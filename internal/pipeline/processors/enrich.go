@@ -106,11 +106,11 @@ func buildStatic(s *settings) processor {
 		s.fail("static", "must be an object of fields to add")
 		return nil
 	}
-	if len(v.obj.m) == 0 {
+	if len(v.obj().m) == 0 {
 		s.fail("static", "must not be empty")
 		return nil
 	}
-	p := &staticProc{fields: v.clone().obj}
+	p := &staticProc{fields: v.clone().obj()}
 	if s.has("target") {
 		p.target, p.hasTgt = s.pathSetting("target", true)
 	}
@@ -128,7 +128,7 @@ func (p *staticProc) apply(st *state) (outcome, error) {
 		case t.kind != kObject:
 			return pass, fmt.Errorf("cannot merge into %s: it is %s", p.target, t.kind)
 		}
-		dst = t.obj
+		dst = t.obj()
 	}
 	for _, m := range p.fields.m {
 		dst.set(m.key, m.val.clone())

@@ -164,15 +164,15 @@ func pruneObject(o *object, n *keepNode) bool {
 		case k.all:
 			keep = true
 		case m.val.kind == kObject:
-			if pruneObject(m.val.obj, k) {
+			if pruneObject(m.val.obj(), k) {
 				changed = true
 			}
-			keep = len(m.val.obj.m) > 0
+			keep = len(m.val.obj().m) > 0
 		case m.val.kind == kArray:
-			if pruneArray(m.val.arr, k) {
+			if pruneArray(m.val.arr(), k) {
 				changed = true
 			}
-			keep = len(m.val.arr.v) > 0
+			keep = len(m.val.arr().v) > 0
 		}
 		if !keep {
 			changed = true
@@ -206,15 +206,15 @@ func pruneArray(a *array, n *keepNode) bool {
 		case k.all:
 			keep = true
 		case e.kind == kObject:
-			if pruneObject(e.obj, k) {
+			if pruneObject(e.obj(), k) {
 				changed = true
 			}
-			keep = len(e.obj.m) > 0
+			keep = len(e.obj().m) > 0
 		case e.kind == kArray:
-			if pruneArray(e.arr, k) {
+			if pruneArray(e.arr(), k) {
 				changed = true
 			}
-			keep = len(e.arr.v) > 0
+			keep = len(e.arr().v) > 0
 		}
 		if !keep {
 			changed = true
@@ -254,7 +254,6 @@ type sampleProc struct {
 	threshold uint64 // keep when hash % 10000 < threshold
 	key       path
 	keyed     bool
-	rand      func() uint64
 }
 
 func buildSample(cc *compiler, s *settings) processor {

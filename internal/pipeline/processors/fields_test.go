@@ -259,7 +259,7 @@ func TestSamplePercentAccuracy(t *testing.T) {
 	}
 }
 
-func TestKeyedSampleKeyedByKeyedPath(t *testing.T) {
+func TestSampleMissingKeyIsRandom(t *testing.T) {
 	// A missing key is sampled at random (seeded here), not all kept or
 	// all dropped.
 	c := mustCompile(t, `[{'sample':{'percent':50,'key':'user'}}]`, Options{Rand: rand.NewPCG(7, 7)})
@@ -271,5 +271,24 @@ func TestKeyedSampleKeyedByKeyedPath(t *testing.T) {
 	}
 	if kept < 4700 || kept > 5300 {
 		t.Errorf("kept %d of 10000 keyless events", kept)
+	}
+}
+
+func TestNowPerEvent(t *testing.T) {
+	n := 0
+	c := mustCompile(t, `[{'set':{'field':'t','expr':'now()'}}]`, Options{Now: func() time.Time { n++; return time.Unix(int64(n), 0).UTC() }})
+	a, _, _ := c.ApplyJSON(t.Context(), nil, []byte(`{}`))
+	b, _, _ := c.ApplyJSON(t.Context(), nil, []byte(`{}`))
+	if string(a) != `{"t":"1970-01-01T00:00:01Z"}` || string(b) != `{"t":"1970-01-01T00:00:02Z"}` {
+		t.Errorf("%s %s", a, b)
+	}
+}
+
+func TestVarsThatCELCannotDeclare(t *testing.T) {
+	// Catalog names that are not CEL identifiers are left out; the others
+	// still work.
+	c := mustCompile(t, `[{'filter':{'if':'status == 200'}}]`, Options{Vars: []string{"status", "upstream-addr", "in", "9x", ""}})
+	if _, res, err := c.ApplyJSON(t.Context(), nil, []byte(`{"status":200}`)); err != nil || res.Action != Keep {
+		t.Errorf("%+v %v", res, err)
 	}
 }

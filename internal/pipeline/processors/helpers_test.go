@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-
-	"github.com/runnel/runnel/internal/model"
 )
 
-// yamlish turns a compact single-quoted notation into JSON for table tests:
-// the tests write processors as JSON with ' for ".
+// js turns the tests' processor lists, JSON written with ' for ", into
+// JSON.
 func js(s string) json.RawMessage { return json.RawMessage(strings.ReplaceAll(s, "'", `"`)) }
 
 func mustCompile(t testing.TB, procs string, opts Options) *Chain {
@@ -134,5 +132,3 @@ func wantErrs(t *testing.T, procs string, opts Options, want map[string]string) 
 		}
 	}
 }
-
-var _ = model.FieldErrors{}

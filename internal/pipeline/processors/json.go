@@ -1,13 +1,15 @@
 package processors
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"strconv"
-	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // maxDepth is encoding/json's nesting limit.
@@ -26,6 +28,10 @@ type arena struct {
 	// decoder stacks
 	stackM []member
 	stackV []value
+	// ephemeral: strings made during the call (unescaped, masked) may be
+	// carved from strs, because nothing outlives the call (ApplyJSON).
+	ephemeral bool
+	strs      []byte
 }
 
 func (a *arena) reset() {
@@ -37,6 +43,10 @@ func (a *arena) reset() {
 	a.arrs = a.arrs[:0]
 	a.stackM = a.stackM[:0]
 	a.stackV = a.stackV[:0]
+	a.strs = a.strs[:0]
+	if cap(a.strs) > 1<<20 {
+		a.strs = nil
+	}
 }
 
 // spare is the extra capacity an object gets so that a processor can add a
@@ -239,9 +249,8 @@ var strSafe = func() (t [256]bool) {
 
 // le64 loads 8 bytes of s at i, little-endian (one load on amd64/arm64).
 func le64(s string, i int) uint64 {
-	_ = s[i+7]
-	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	// A read-only byte view of s, so that the compiler emits one load.
+	return binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s), len(s))[i : i+8])
 }
 
 // specialMask has the high bit set in the lowest byte of w that is '"',
@@ -297,7 +306,7 @@ func (d *decoder) str() (s string, clean bool, err error) {
 			if !esc && (acc&high == 0 || utf8.ValidString(raw)) {
 				return raw, true, nil
 			}
-			return unquote(raw), false, nil
+			return d.a.unquote(raw), false, nil
 		case '\\':
 			esc = true
 			if i+1 >= len(data) {
@@ -336,71 +345,152 @@ func isHex4(s string) bool {
 
 // unquote decodes the (validated) body of a string with escapes or
 // invalid UTF-8, as json.Unmarshal does (invalid UTF-8 and lone
-// surrogates become U+FFFD).
-func unquote(raw string) string {
-	var b strings.Builder
-	b.Grow(len(raw))
-	valid := utf8.ValidString(raw)
-	for i := 0; i < len(raw); {
-		if valid {
-			// Copy up to the next escape in one go.
-			j := strings.IndexByte(raw[i:], '\\')
-			if j < 0 {
-				b.WriteString(raw[i:])
-				break
-			}
-			b.WriteString(raw[i : i+j])
-			i += j
+// surrogates become U+FFFD). The result is built in the arena's string
+// bytes when the arena is ephemeral.
+func (a *arena) unquote(raw string) string {
+	if a != nil && a.ephemeral {
+		start := len(a.strs)
+		a.strs = unquoteTo(a.strs, raw)
+		if len(a.strs) == start {
+			return ""
 		}
+		return unsafe.String(&a.strs[start], len(a.strs)-start)
+	}
+	b := unquoteTo(make([]byte, 0, len(raw)), raw)
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b)) // b is never written again
+}
+
+// newString copies b into a string: in the arena's string bytes when the
+// arena is ephemeral (the string dies with the call), else on the heap.
+func (a *arena) newString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if a == nil || !a.ephemeral {
+		return string(b)
+	}
+	start := len(a.strs)
+	a.strs = append(a.strs, b...)
+	return unsafe.String(&a.strs[start], len(b))
+}
+
+// backslashMask has the high bit set in the lowest byte of w that is a
+// backslash (higher bits may be spurious), 0 when there is none.
+func backslashMask(w uint64) uint64 {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	q := w ^ (ones * '\\')
+	return (q - ones) &^ q & high
+}
+
+func unquoteTo(dst []byte, raw string) []byte {
+	n := len(raw)
+	if !utf8.ValidString(raw) {
+		return unquoteSlow(dst, raw)
+	}
+	// The result is never longer than raw: write into dst's spare room,
+	// eight bytes at a time between escapes.
+	base := len(dst)
+	dst = slices.Grow(dst, n)[:base+n]
+	buf := dst[base:]
+	w := 0
+	for i := 0; i < n; {
+		if i+8 <= n {
+			x := le64(raw, i)
+			if m := backslashMask(x); m == 0 {
+				binary.LittleEndian.PutUint64(buf[w:], x)
+				w += 8
+				i += 8
+				continue
+			} else {
+				k := bits.TrailingZeros64(m) >> 3
+				binary.LittleEndian.PutUint64(buf[w:], x) // the bytes past k are overwritten below
+				w += k
+				i += k
+			}
+		} else if c := raw[i]; c != '\\' {
+			buf[w] = c
+			w++
+			i++
+			continue
+		}
+		// raw[i] is a backslash.
+		if c := raw[i+1]; c == '"' || c == '\\' || c == '/' {
+			buf[w] = c
+			w++
+			i += 2
+			continue
+		}
+		var r []byte
+		r, i = unescape(buf[w:w], raw, i)
+		w += len(r)
+	}
+	return dst[:base+w]
+}
+
+// unescape appends the escape sequence at raw[i] (a backslash) and
+// returns the offset after it.
+func unescape(dst []byte, raw string, i int) ([]byte, int) {
+	i++
+	switch raw[i] {
+	case '"', '\\', '/':
+		dst = append(dst, raw[i])
+	case 'b':
+		dst = append(dst, '\b')
+	case 'f':
+		dst = append(dst, '\f')
+	case 'n':
+		dst = append(dst, '\n')
+	case 'r':
+		dst = append(dst, '\r')
+	case 't':
+		dst = append(dst, '\t')
+	case 'u':
+		r := rune(hex4(raw[i+1:]))
+		i += 4
+		if utf16.IsSurrogate(r) {
+			r2 := rune(-1)
+			if i+6 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' && isHex4(raw[i+3:]) {
+				r2 = rune(hex4(raw[i+3:]))
+			}
+			if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+				i += 6
+				r = dec
+			} else {
+				r = utf8.RuneError
+			}
+		}
+		dst = utf8.AppendRune(dst, r)
+	}
+	return dst, i + 1
+}
+
+// unquoteSlow handles strings with invalid UTF-8.
+func unquoteSlow(dst []byte, raw string) []byte {
+	for i := 0; i < len(raw); {
 		c := raw[i]
 		switch {
 		case c == '\\':
-			i++
-			switch raw[i] {
-			case '"', '\\', '/':
-				b.WriteByte(raw[i])
-			case 'b':
-				b.WriteByte('\b')
-			case 'f':
-				b.WriteByte('\f')
-			case 'n':
-				b.WriteByte('\n')
-			case 'r':
-				b.WriteByte('\r')
-			case 't':
-				b.WriteByte('\t')
-			case 'u':
-				r := rune(hex4(raw[i+1:]))
-				i += 4
-				if utf16.IsSurrogate(r) {
-					r2 := rune(-1)
-					if i+6 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' && isHex4(raw[i+3:]) {
-						r2 = rune(hex4(raw[i+3:]))
-					}
-					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-						i += 6
-						r = dec
-					} else {
-						r = utf8.RuneError
-					}
-				}
-				b.WriteRune(r)
-			}
-			i++
+			dst, i = unescape(dst, raw, i)
 		case c < utf8.RuneSelf:
-			b.WriteByte(c)
+			dst = append(dst, c)
 			i++
 		default:
 			r, size := utf8.DecodeRuneInString(raw[i:])
 			if r == utf8.RuneError && size == 1 {
-				b.WriteString("\uFFFD")
+				dst = append(dst, "\uFFFD"...)
 			} else {
-				b.WriteString(raw[i : i+size])
+				dst = append(dst, raw[i:i+size]...)
 			}
 			i += size
 		}
 	}
-	return b.String()
+	return dst
 }
 
 func hex4(s string) uint16 {
@@ -426,13 +516,15 @@ func (d *decoder) object() (value, error) {
 		return value{}, d.fail("exceeded max depth")
 	}
 	d.i++ // '{'
-	base := len(d.a.stackM)
+	a := d.a
+	base := len(a.stackM)
 	var seen map[string]struct{} // for large objects
+	var bloom uint64             // of the keys so far, to skip most duplicate checks
 	d.ws()
 	if d.i < len(d.data) && d.data[d.i] == '}' {
 		d.i++
 		d.depth--
-		return objValue(d.a.newObject(nil)), nil
+		return objValue(a.newObject(nil)), nil
 	}
 	for {
 		if d.i >= len(d.data) || d.data[d.i] != '"' {
@@ -442,29 +534,39 @@ func (d *decoder) object() (value, error) {
 		if err != nil {
 			return value{}, err
 		}
-		d.ws()
-		if d.i >= len(d.data) || d.data[d.i] != ':' {
-			return value{}, d.fail("expected ':'")
+		if d.i < len(d.data) && d.data[d.i] == ':' {
+			d.i++
+		} else {
+			d.ws()
+			if d.i >= len(d.data) || d.data[d.i] != ':' {
+				return value{}, d.fail("expected ':'")
+			}
+			d.i++
 		}
-		d.i++
-		d.ws()
+		if d.i < len(d.data) && d.data[d.i] <= ' ' {
+			d.ws()
+		}
 		v, err := d.value()
 		if err != nil {
 			return value{}, err
 		}
 		// First occurrence of a key wins.
 		dup := false
-		if n := len(d.a.stackM) - base; n < 16 {
-			for j := base; j < len(d.a.stackM); j++ {
-				if d.a.stackM[j].key == key {
-					dup = true
-					break
+		if n := len(a.stackM) - base; n < 16 {
+			bit := uint64(1) << (keyHash(key) & 63)
+			if bloom&bit != 0 {
+				for j := base; j < len(a.stackM); j++ {
+					if a.stackM[j].key == key {
+						dup = true
+						break
+					}
 				}
 			}
+			bloom |= bit
 		} else {
 			if seen == nil {
 				seen = make(map[string]struct{}, 2*n)
-				for _, m := range d.a.stackM[base:] {
+				for _, m := range a.stackM[base:] {
 					seen[m.key] = struct{}{}
 				}
 			}
@@ -472,26 +574,38 @@ func (d *decoder) object() (value, error) {
 			seen[key] = struct{}{}
 		}
 		if !dup {
-			d.a.stackM = append(d.a.stackM, member{key: key, val: v})
+			a.stackM = append(a.stackM, member{key: key, val: v})
 		}
-		d.ws()
+		if d.i < len(d.data) && d.data[d.i] <= ' ' {
+			d.ws()
+		}
 		if d.i >= len(d.data) {
 			return value{}, d.fail("unterminated object")
 		}
 		switch d.data[d.i] {
 		case ',':
 			d.i++
-			d.ws()
+			if d.i < len(d.data) && d.data[d.i] <= ' ' {
+				d.ws()
+			}
 			continue
 		case '}':
 			d.i++
-			o := d.a.newObject(d.a.stackM[base:])
-			d.a.stackM = d.a.stackM[:base]
+			o := a.newObject(a.stackM[base:])
+			a.stackM = a.stackM[:base]
 			d.depth--
 			return objValue(o), nil
 		}
 		return value{}, d.fail("expected ',' or '}'")
 	}
+}
+
+// keyHash is a cheap hash of a key for the duplicate-key filter.
+func keyHash(k string) uint {
+	if k == "" {
+		return 0
+	}
+	return uint(len(k))*7 + uint(k[0])*31 + uint(k[len(k)-1])
 }
 
 func (d *decoder) array() (value, error) {
@@ -552,10 +666,10 @@ func appendValue(dst []byte, v value) []byte {
 		}
 		return appendString(dst, v.s)
 	case kObject:
-		return appendObject(dst, v.obj)
+		return appendObject(dst, v.obj())
 	default:
 		dst = append(dst, '[')
-		for i, e := range v.arr.v {
+		for i, e := range v.arr().v {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
@@ -582,9 +696,16 @@ func appendObject(dst []byte, o *object) []byte {
 // escaped (no HTML escaping); invalid UTF-8 becomes U+FFFD.
 func appendString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
+	const high = 0x8080808080808080
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) {
+			if w := le64(s, i); specialMask(w)|w&high == 0 {
+				i += 8
+				continue
+			}
+		}
 		c := s[i]
 		if strSafe[c] {
 			i++

@@ -121,14 +121,14 @@ func (p *maskProc) maskWhole(st *state, v *value) int {
 		return 0
 	case kObject:
 		n := 0
-		for i := range v.obj.m {
-			n += p.maskWhole(st, &v.obj.m[i].val)
+		for i := range v.obj().m {
+			n += p.maskWhole(st, &v.obj().m[i].val)
 		}
 		return n
 	case kArray:
 		n := 0
-		for i := range v.arr.v {
-			n += p.maskWhole(st, &v.arr.v[i])
+		for i := range v.arr().v {
+			n += p.maskWhole(st, &v.arr().v[i])
 		}
 		return n
 	}
@@ -137,7 +137,7 @@ func (p *maskProc) maskWhole(st *state, v *value) int {
 	if v.kind == kString && string(st.buf) == old {
 		return 0
 	}
-	*v = strValue(string(st.buf))
+	*v = strValue(st.arena.newString(st.buf))
 	return 1
 }
 
@@ -153,15 +153,18 @@ func (p *maskProc) scanValue(st *state, v *value) int {
 	switch v.kind {
 	case kString:
 		if s, ok := p.scanString(st, v.s); ok {
+			// Masking keeps whole characters of the original and adds
+			// only [REDACTED], hex digits and '*': a string that needed no
+			// escaping still needs none.
 			v.s = s
 			return 1
 		}
 	case kObject:
-		return p.scanObject(st, v.obj)
+		return p.scanObject(st, v.obj())
 	case kArray:
 		n := 0
-		for i := range v.arr.v {
-			n += p.scanValue(st, &v.arr.v[i])
+		for i := range v.arr().v {
+			n += p.scanValue(st, &v.arr().v[i])
 		}
 		return n
 	}
@@ -178,11 +181,41 @@ func (p *maskProc) scanString(st *state, s string) (string, bool) {
 			}
 		}
 	}
-	st.matches = spans
 	if len(spans) == 0 {
+		st.matches = spans
 		return "", false
 	}
 	spans = mergeSpans(spans)
+	// A match ends where a neighbouring one starts: what lies between two
+	// matches is scanned again on its own, since a detector may only have
+	// missed it because it touched the other match (an address glued to an
+	// e-mail address). Masking the output again then finds nothing more.
+	for round := 0; round < 3 && p.detectors != 0; round++ {
+		n := len(spans)
+		prev := 0
+		for i := 0; i <= n; i++ {
+			end := len(s)
+			if i < n {
+				end = spans[i].start
+			}
+			if end > prev && (prev > 0 || end < len(s)) {
+				k := len(spans)
+				spans = findSensitive(s[prev:end], p.detectors, spans)
+				for j := k; j < len(spans); j++ {
+					spans[j].start += prev
+					spans[j].end += prev
+				}
+			}
+			if i < n {
+				prev = spans[i].end
+			}
+		}
+		if len(spans) == n {
+			break
+		}
+		spans = mergeSpans(spans)
+	}
+	st.matches = spans
 	b := st.buf[:0]
 	last := 0
 	for _, sp := range spans {
@@ -195,7 +228,7 @@ func (p *maskProc) scanString(st *state, s string) (string, bool) {
 	if string(b) == s {
 		return "", false
 	}
-	return string(b), true
+	return st.arena.newString(b), true
 }
 
 // appendMasked appends the masked form of t.

@@ -232,3 +232,31 @@ func TestMergeSpans(t *testing.T) {
 		t.Error("partial of a value ending in @")
 	}
 }
+
+func TestHasDigit(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 8; pos++ {
+			b := []byte("abcdefgh")
+			b[pos] = byte(c)
+			w := le64(string(b), 0)
+			if got, want := hasDigit(w), c >= '0' && c <= '9'; got != want {
+				t.Fatalf("byte %#x at %d: %v", c, pos, got)
+			}
+		}
+	}
+	if hasDigit(le64("\xff\xff\xff\xff/:;@", 0)) {
+		t.Error("false positive")
+	}
+	// digitMask is exact per byte: classify counts every digit.
+	for _, s := range []string{"", "1", "a1b2c3d4e5f6g7h8i9j0", "0000000000000000000", "\xff9\x80\x39/:0@", "x@y", "12345678@"} {
+		want, wantAt := 0, strings.Contains(s, "@")
+		for i := 0; i < len(s); i++ {
+			if isDigit(s[i]) {
+				want++
+			}
+		}
+		if at, n := classify(s); n != want || at != wantAt {
+			t.Errorf("classify(%q) = %v, %d; want %v, %d", s, at, n, wantAt, want)
+		}
+	}
+}

@@ -116,15 +116,15 @@ func toNative(v *value) any {
 	case kFalse:
 		return false
 	case kObject:
-		m := make(map[string]any, len(v.obj.m))
-		for i := range v.obj.m {
-			m[v.obj.m[i].key] = toNative(&v.obj.m[i].val)
+		m := make(map[string]any, len(v.obj().m))
+		for i := range v.obj().m {
+			m[v.obj().m[i].key] = toNative(&v.obj().m[i].val)
 		}
 		return m
 	case kArray:
-		l := make([]any, len(v.arr.v))
-		for i := range v.arr.v {
-			l[i] = toNative(&v.arr.v[i])
+		l := make([]any, len(v.arr().v))
+		for i := range v.arr().v {
+			l[i] = toNative(&v.arr().v[i])
 		}
 		return l
 	}

@@ -204,7 +204,7 @@ func (p *parseProc) parse(st *state) error {
 		if out.kind != kObject {
 			return fmt.Errorf("field %s: parsed %s, which cannot be merged into the event (target \".\")", p.field, out.kind)
 		}
-		for _, m := range out.obj.m {
+		for _, m := range out.obj().m {
 			st.root.set(m.key, m.val)
 		}
 		return nil

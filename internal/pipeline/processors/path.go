@@ -88,10 +88,10 @@ func parseIndex(s string) int {
 func child(v *value, seg segment) *value {
 	switch v.kind {
 	case kObject:
-		return v.obj.get(seg.key)
+		return v.obj().get(seg.key)
 	case kArray:
-		if seg.index >= 0 && seg.index < len(v.arr.v) {
-			return &v.arr.v[seg.index]
+		if seg.index >= 0 && seg.index < len(v.arr().v) {
+			return &v.arr().v[seg.index]
 		}
 	}
 	return nil
@@ -138,11 +138,11 @@ func setPath(root *object, p path, v value) error {
 		// Descend through arrays by index.
 		for next.kind == kArray && i < last {
 			idx := p.segs[i+1].index
-			if idx < 0 || idx >= len(next.arr.v) {
+			if idx < 0 || idx >= len(next.arr().v) {
 				return fmt.Errorf("cannot set %s: %s is an array without element %q", p, p.prefix(i+1), p.segs[i+1].key)
 			}
 			i++
-			next = &next.arr.v[idx]
+			next = &next.arr().v[idx]
 			if i == last {
 				*next = v
 				return nil
@@ -150,7 +150,7 @@ func setPath(root *object, p path, v value) error {
 		}
 		switch next.kind {
 		case kObject:
-			cur = next.obj
+			cur = next.obj()
 		case kNull:
 			o := &object{}
 			*next = objValue(o)
@@ -182,9 +182,9 @@ func deletePath(root *object, p path) bool {
 	s := p.segs[len(p.segs)-1]
 	switch parent.kind {
 	case kObject:
-		return parent.obj.del(s.key)
+		return parent.obj().del(s.key)
 	case kArray:
-		a := parent.arr
+		a := parent.arr()
 		if s.index < 0 || s.index >= len(a.v) {
 			return false
 		}

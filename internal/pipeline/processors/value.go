@@ -3,6 +3,7 @@ package processors
 import (
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // kind is the JSON type of a value.
@@ -44,10 +45,15 @@ type value struct {
 	// clean: a kString that JSON needs no escapes for (valid UTF-8, no
 	// quote, backslash or control character), so encoding copies it.
 	clean bool
-	s     string  // kString: the text; kNumber: the literal as written
-	obj   *object // kObject
-	arr   *array  // kArray
+	s     string         // kString: the text; kNumber: the literal as written
+	p     unsafe.Pointer // kObject: *object; kArray: *array
 }
+
+// obj is the object of a kObject value.
+func (v value) obj() *object { return (*object)(v.p) }
+
+// arr is the array of a kArray value.
+func (v value) arr() *array { return (*array)(v.p) }
 
 // member is one key of an object.
 type member struct {
@@ -73,8 +79,8 @@ var (
 
 func strValue(s string) value   { return value{kind: kString, s: s} }
 func numValue(lit string) value { return value{kind: kNumber, s: lit} }
-func objValue(o *object) value  { return value{kind: kObject, obj: o} }
-func arrValue(a *array) value   { return value{kind: kArray, arr: a} }
+func objValue(o *object) value  { return value{kind: kObject, p: unsafe.Pointer(o)} }
+func arrValue(a *array) value   { return value{kind: kArray, p: unsafe.Pointer(a)} }
 func intValue(n int64) value    { return numValue(strconv.FormatInt(n, 10)) }
 func boolValue(b bool) value {
 	if b {
@@ -126,14 +132,14 @@ func (o *object) del(key string) bool {
 func (v value) clone() value {
 	switch v.kind {
 	case kObject:
-		o := &object{m: make([]member, len(v.obj.m))}
-		for i, m := range v.obj.m {
+		o := &object{m: make([]member, len(v.obj().m))}
+		for i, m := range v.obj().m {
 			o.m[i] = member{key: m.key, val: m.val.clone()}
 		}
 		return objValue(o)
 	case kArray:
-		a := &array{v: make([]value, len(v.arr.v))}
-		for i, e := range v.arr.v {
+		a := &array{v: make([]value, len(v.arr().v))}
+		for i, e := range v.arr().v {
 			a.v[i] = e.clone()
 		}
 		return arrValue(a)
