@@ -21,6 +21,10 @@ if [ -z "${SKIP_INSTALL:-}" ]; then
   AZURITE_VERSION=3.35.0
   [ "$(node -p "require('./.tools/azurite/node_modules/azurite/package.json').version" 2>/dev/null || true)" = "$AZURITE_VERSION" ] \
     || npm install --prefix "$PWD/.tools/azurite" --save-exact --no-audit --no-fund "azurite@${AZURITE_VERSION}"
+  # splunk-logging, the published HEC client the Splunk HEC input is tested
+  # with (internal/ingest; under CI=true that test fails without it).
+  [ -f .tools/npm/splunk-logging@0.11.1/node_modules/splunk-logging/package.json ] \
+    || npm install --prefix "$PWD/.tools/npm/splunk-logging@0.11.1" --save-exact --no-audit --no-fund splunk-logging@0.11.1 needle@2.9.1
   # kcat (librdkafka): the independent client the kafka destination's tests
   # read back with (under CI=true they fail without it). Debian package, as root.
   command -v kcat >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/runnel/runnel/internal/apierr"
@@ -275,7 +276,7 @@ func esRequestError(rj *rejection) *esError {
 // serveBulk answers one _bulk request.
 func (h *Handler) serveBulk(w http.ResponseWriter, r *http.Request, urlIndex string) {
 	q := request{dialect: dialectBulk, start: time.Now(), now: h.now()}
-	b := bulk{h: h, r: r, base: &q, urlIndex: urlIndex, query: r.URL.Query()}
+	b := newBulk(h, r, &q, urlIndex)
 	defer b.release()
 	if e := b.run(w); e != nil {
 		h.fail(&q, e.rj)
@@ -296,7 +297,10 @@ func (h *Handler) serveBulk(w http.ResponseWriter, r *http.Request, urlIndex str
 	if retry > 0 {
 		compatRetryAfter(w, retry)
 	}
-	esWrite(w, r, http.StatusOK, b.response())
+	out := h.bufs.get(64 + len(b.items)*(230+len(b.names[0].display)))
+	*out = b.response((*out)[:0])
+	esWrite(w, r, http.StatusOK, *out)
+	h.bufs.put(out)
 }
 
 // run authenticates, reads and decodes the request and publishes its
@@ -318,7 +322,7 @@ func (b *bulk) run(w http.ResponseWriter) *esError {
 	// when it has one; else against the hard cap, and each stream's own
 	// limit is then applied to the bytes of its items.
 	limit := int(model.HardMaxPayload)
-	if g := b.groups[b.name(b.urlIndex).group]; g.rj == nil {
+	if g := b.groups[b.names[b.name([]byte(b.urlIndex))].group]; g.rj == nil {
 		limit = payloadLimit(g.q.st)
 	}
 	body, rj := h.readBody(w, r, enc, limit)
@@ -346,7 +350,9 @@ func (b *bulk) run(w http.ResponseWriter) *esError {
 	return nil
 }
 
-// bulk is the state of one _bulk request.
+// bulk is the state of one _bulk request. It is pooled: its slices keep
+// their capacity from one request to the next, so a request allocates
+// next to nothing per item.
 type bulk struct {
 	h        *Handler
 	r        *http.Request
@@ -354,19 +360,44 @@ type bulk struct {
 	urlIndex string
 	query    url.Values
 	body     *[]byte
-	names    []*bulkName  // the indexes the request names
-	groups   []*bulkGroup // one per stream (or per refused name)
+	names    []bulkName  // the indexes the request names
+	groups   []bulkGroup // one per stream (or per refused name)
 	items    []bulkItem
+	members  []cjMember // of the document being read
+	ids      []byte     // the items' ids, one after another
 	idPrefix [11]byte
 	idReady  bool
 }
 
+var bulkPool = sync.Pool{New: func() any { return new(bulk) }}
+
+func newBulk(h *Handler, r *http.Request, q *request, urlIndex string) *bulk {
+	b := bulkPool.Get().(*bulk)
+	b.h, b.r, b.base, b.urlIndex, b.query = h, r, q, urlIndex, r.URL.Query()
+	return b
+}
+
+// release returns the pooled buffers and the state.
+func (b *bulk) release() {
+	b.h.bufs.put(b.body)
+	for i := range b.groups {
+		b.h.bufs.put(b.groups[i].frame)
+	}
+	clear(b.names)
+	clear(b.groups)
+	clear(b.items)
+	clear(b.members)
+	*b = bulk{names: b.names[:0], groups: b.groups[:0], items: b.items[:0], members: b.members[:0], ids: b.ids[:0]}
+	bulkPool.Put(b)
+}
+
 // bulkName is an index named by the request, and the group of its stream.
 type bulkName struct {
-	index string // as the client named it ("" → the request's default stream)
-	group int
-	// Envelope pieces, built once: `"elasticsearch:<index>"` and
-	// `,"metadata":{"es_index":<index>,"es_op":"`.
+	index   string // as the client named it ("" → the request's default stream)
+	display string // as answered: the index, else the stream's name
+	group   int
+	// Envelope pieces, built when a document is stored:
+	// `"elasticsearch:<index>"` and `,"metadata":{"es_index":<index>,"es_op":"`.
 	source, meta []byte
 }
 
@@ -383,10 +414,10 @@ type bulkGroup struct {
 
 // bulkItem is the answer of one action.
 type bulkItem struct {
-	op     string
-	index  string
-	id     string
-	group  int // -1: none
+	op     string // "index", "create", "update", "delete"
+	name   int    // in b.names
+	id     []byte // in b.ids
+	group  int
 	seq    int
 	status int
 	typ    string // error type; "" when stored (or to be)
@@ -394,16 +425,17 @@ type bulkItem struct {
 	cause  string // caused_by reason of a mapper_parsing_exception
 }
 
-// name returns the entry of an index, resolving its stream once.
-func (b *bulk) name(index string) *bulkName {
-	for _, n := range b.names {
-		if n.index == index {
-			return n
+// name returns the position in b.names of an index (decoded bytes),
+// resolving its stream the first time.
+func (b *bulk) name(index []byte) int {
+	for i := range b.names {
+		if b.names[i].index == string(index) {
+			return i
 		}
 	}
 	q := *b.base
 	q.st, q.state, q.events, q.bytes = nil, nil, 0, 0
-	ref := index
+	ref := string(index)
 	var rj *rejection
 	if ref == "" {
 		ref, rj = compatStreamRef(b.r, &q, b.query)
@@ -411,25 +443,28 @@ func (b *bulk) name(index string) *bulkName {
 	if rj == nil {
 		rj = b.h.resolveStream(&q, ref)
 	}
-	n := &bulkName{index: index, group: -1}
+	n := bulkName{index: string(index), display: string(index), group: -1}
+	if n.display == "" && q.st != nil {
+		n.display = q.st.Name
+	}
 	if rj == nil {
-		for i, g := range b.groups {
-			if g.rj == nil && g.q.st.ID == q.st.ID {
+		for i := range b.groups {
+			if g := &b.groups[i]; g.rj == nil && g.q.st.ID == q.st.ID {
 				n.group = i
 			}
 		}
 	}
 	if n.group < 0 {
 		n.group = len(b.groups)
-		b.groups = append(b.groups, &bulkGroup{q: q, rj: rj})
+		b.groups = append(b.groups, bulkGroup{q: q, rj: rj})
 	}
 	b.names = append(b.names, n)
-	return n
+	return len(b.names) - 1
 }
 
-// newID returns a generated document id: 20 URL-safe characters, a
-// random per-request prefix and the item's ordinal.
-func (b *bulk) newID(n int) string {
+// newID appends a generated document id to b.ids: 20 URL-safe
+// characters, a random per-request prefix and the item's ordinal.
+func (b *bulk) newID(n int) []byte {
 	if !b.idReady {
 		_, _ = rand.Read(b.idPrefix[:])
 		b.idReady = true
@@ -437,16 +472,18 @@ func (b *bulk) newID(n int) string {
 	var raw [15]byte
 	copy(raw[:], b.idPrefix[:])
 	binary.BigEndian.PutUint32(raw[11:], uint32(n))
-	return base64.RawURLEncoding.EncodeToString(raw[:])
+	start := len(b.ids)
+	b.ids = base64.RawURLEncoding.AppendEncode(b.ids, raw[:])
+	return b.ids[start:len(b.ids):len(b.ids)]
 }
 
 // publish stores each group's frame and settles its items.
 func (b *bulk) publish() {
 	h := b.h
-	for gi, g := range b.groups {
+	for gi := range b.groups {
+		g := &b.groups[gi]
 		if g.rj != nil {
-			n := b.countItems(gi)
-			if n > 0 {
+			if n := b.countItems(gi); n > 0 {
 				g.q.events = n
 				h.fail(&g.q, g.rj)
 			}
@@ -465,7 +502,7 @@ func (b *bulk) publish() {
 			h.fail(&g.q, rj)
 			for i := range b.items {
 				if it := &b.items[i]; it.group == gi && it.typ == "" {
-					it.status, it.typ, it.reason = esGroupError(rj, it.index)
+					it.status, it.typ, it.reason = esGroupError(rj, b.names[it.name].display)
 				}
 			}
 			continue
@@ -476,8 +513,8 @@ func (b *bulk) publish() {
 
 func (b *bulk) countItems(gi int) int {
 	n := 0
-	for _, it := range b.items {
-		if it.group == gi {
+	for i := range b.items {
+		if b.items[i].group == gi {
 			n++
 		}
 	}
@@ -505,13 +542,13 @@ func esGroupError(rj *rejection, index string) (status int, typ, reason string) 
 // longest Retry-After of the failed streams.
 func (b *bulk) outcome() (status int, retry time.Duration) {
 	status = http.StatusTooManyRequests
-	for _, g := range b.groups {
-		if g.rj != nil && g.rj.retry > retry {
+	for i := range b.groups {
+		if g := &b.groups[i]; g.rj != nil && g.rj.retry > retry {
 			retry = g.rj.retry
 		}
 	}
-	for _, it := range b.items {
-		switch it.status {
+	for i := range b.items {
+		switch b.items[i].status {
 		case http.StatusTooManyRequests:
 		case http.StatusServiceUnavailable:
 			status = http.StatusServiceUnavailable
@@ -522,30 +559,30 @@ func (b *bulk) outcome() (status int, retry time.Duration) {
 	return status, retry
 }
 
-// response is the 200 body: {"took","errors","items":[…]}.
-func (b *bulk) response() []byte {
-	out := make([]byte, 0, 64+len(b.items)*200)
+// response appends the 200 body, {"took","errors","items":[…]}, to out.
+func (b *bulk) response(out []byte) []byte {
 	out = append(out, `{"took":`...)
 	out = strconv.AppendInt(out, time.Since(b.base.start).Milliseconds(), 10)
 	errs := false
-	for _, it := range b.items {
-		if it.typ != "" {
+	for i := range b.items {
+		if b.items[i].typ != "" {
 			errs = true
 			break
 		}
 	}
 	out = strconv.AppendBool(append(out, `,"errors":`...), errs)
 	out = append(out, `,"items":[`...)
-	for i, it := range b.items {
+	for i := range b.items {
+		it := &b.items[i]
 		if i > 0 {
 			out = append(out, ',')
 		}
 		out = append(out, `{"`...)
 		out = append(out, it.op...)
 		out = append(out, `":{"_index":`...)
-		out = cjAppendText(out, it.index)
+		out = cjAppendText(out, b.names[it.name].display)
 		out = append(out, `,"_id":`...)
-		out = cjAppendText(out, it.id)
+		out = cjAppendEscaped(out, it.id)
 		if it.typ == "" {
 			out = append(out, `,"_version":1,"result":"created","_shards":{"total":1,"successful":1,"failed":0},"_seq_no":`...)
 			out = strconv.AppendInt(out, int64(it.seq), 10)
@@ -565,18 +602,10 @@ func (b *bulk) response() []byte {
 		}
 		if it.typ == "index_not_found_exception" || it.typ == "index_closed_exception" {
 			out = append(out, `,"index":`...)
-			out = cjAppendText(out, it.index)
+			out = cjAppendText(out, b.names[it.name].display)
 			out = append(out, `,"index_uuid":"_na_"`...)
 		}
 		out = append(out, "}}}"...)
 	}
 	return append(out, "]}\n"...)
-}
-
-// release returns the pooled buffers.
-func (b *bulk) release() {
-	b.h.bufs.put(b.body)
-	for _, g := range b.groups {
-		b.h.bufs.put(g.frame)
-	}
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/runnel/runnel/internal/apierr"
-	"github.com/runnel/runnel/internal/ingest/decode"
 )
 
 // Reading a _bulk body: NDJSON lines, an action line then (for index,
@@ -36,19 +35,26 @@ func bulkMalformed(line int, format string, args ...any) *esError {
 
 // bulkAction reads an action line: {"<op>":{"_index":…,"_id":…,…}}.
 // Other metadata (routing, pipeline, _type, …) is accepted and ignored.
-func bulkAction(line []byte, n int) (op, index, id string, e *esError) {
+// index and id are the decoded values (they alias line when they have no
+// escapes).
+func bulkAction(line []byte, n int) (op string, index, id []byte, e *esError) {
 	i := cjWS(line, 0)
 	if line[i] != '{' {
-		return "", "", "", bulkMalformed(n, "expected START_OBJECT but found %s", compatKind(line[i]))
+		return "", nil, nil, bulkMalformed(n, "expected START_OBJECT but found %s", compatKind(line[i]))
 	}
-	if err := decode.Valid(line, decode.Limits{MaxDepth: MaxDepth}); err != nil {
-		return "", "", "", bulkMalformed(n, "it is not valid JSON: %s", decodeDetail(err))
+	sc := cjScan{b: line, maxDepth: MaxDepth}
+	var members [2]cjMember
+	end, ms := sc.topObject(i, members[:0])
+	if end >= 0 && cjWS(line, end) < len(line) {
+		end = sc.unexpected(cjWS(line, end), "after top-level value")
 	}
-	it := cjNewObject(line, i)
-	key, val, ok := it.Next()
-	if !ok {
-		return "", "", "", bulkMalformed(n, "expected FIELD_NAME but found [END_OBJECT]")
+	if end < 0 {
+		return "", nil, nil, bulkMalformed(n, "it is not valid JSON: %s", sc.err)
 	}
+	if len(ms) == 0 {
+		return "", nil, nil, bulkMalformed(n, "expected FIELD_NAME but found [END_OBJECT]")
+	}
+	key, val := ms[0].key, ms[0].val
 	switch {
 	case cjKeyIs(key, "index"):
 		op = "index"
@@ -60,13 +66,13 @@ func bulkAction(line []byte, n int) (op, index, id string, e *esError) {
 		op = "delete"
 	default:
 		k, _ := cjUnquote(key)
-		return "", "", "", bulkMalformed(n, "expected field [create], [delete], [index] or [update] but found [%s]", k)
+		return "", nil, nil, bulkMalformed(n, "expected field [create], [delete], [index] or [update] but found [%s]", k)
 	}
 	if val[0] != '{' {
-		return "", "", "", bulkMalformed(n, "expected START_OBJECT after [%s] but found %s", op, compatKind(val[0]))
+		return "", nil, nil, bulkMalformed(n, "expected START_OBJECT after [%s] but found %s", op, compatKind(val[0]))
 	}
-	if _, _, more := it.Next(); more {
-		return "", "", "", bulkMalformed(n, "expected END_OBJECT after the [%s] object but found another field", op)
+	if len(ms) > 1 {
+		return "", nil, nil, bulkMalformed(n, "expected END_OBJECT after the [%s] object but found another field", op)
 	}
 	meta := cjNewObject(val, 0)
 	for {
@@ -74,7 +80,7 @@ func bulkAction(line []byte, n int) (op, index, id string, e *esError) {
 		if !ok {
 			break
 		}
-		var dst *string
+		var dst *[]byte
 		name := "_index"
 		switch {
 		case cjKeyIs(k, "_index"):
@@ -86,13 +92,17 @@ func bulkAction(line []byte, n int) (op, index, id string, e *esError) {
 		}
 		switch {
 		case v[0] == '"':
-			s, _ := cjUnquote(v[1 : len(v)-1])
-			*dst = s
+			raw := v[1 : len(v)-1]
+			if bytes.IndexByte(raw, '\\') >= 0 {
+				s, _ := cjUnquote(raw)
+				raw = []byte(s)
+			}
+			*dst = raw
 		case v[0] == '-' || '0' <= v[0] && v[0] <= '9':
-			*dst = string(v)
+			*dst = v
 		case string(v) == "null":
 		default:
-			return "", "", "", bulkMalformed(n, "the [%s] of the action must be a string, got %s", name, compatKind(v[0]))
+			return "", nil, nil, bulkMalformed(n, "the [%s] of the action must be a string, got %s", name, compatKind(v[0]))
 		}
 	}
 	return op, index, id, nil
@@ -102,8 +112,12 @@ func bulkAction(line []byte, n int) (op, index, id string, e *esError) {
 // group's frame, the others get their per-item error. An *esError refuses
 // the whole request.
 func (b *bulk) decode(body []byte) *esError {
-	docLim := decode.Limits{MaxDepth: MaxDepth - 1} // the document nests one level deeper in the envelope
-	received := cjAppendTime(make([]byte, 0, 40), b.base.now)
+	var recv [40]byte
+	received := cjAppendTime(recv[:0], b.base.now)
+	if nl := bytes.Count(body, []byte{'\n'}); cap(b.items) < nl/2+1 {
+		b.items = make([]bulkItem, 0, nl/2+1)
+		b.ids = make([]byte, 0, 20*(nl/2+1))
+	}
 	n := 0
 	for pos := 0; pos < len(body); {
 		act, next := bulkLine(body, pos)
@@ -124,17 +138,14 @@ func (b *bulk) decode(body []byte) *esError {
 			doc, pos = bulkLine(body, pos)
 			n++
 		}
-		if index == "" {
-			index = b.urlIndex
+		if len(index) == 0 {
+			index = []byte(b.urlIndex)
 		}
-		name := b.name(index)
-		gi := name.group
-		g := b.groups[gi]
-		it := bulkItem{op: op, index: index, id: id, group: gi}
-		if it.index == "" && g.q.st != nil {
-			it.index = g.q.st.Name
-		}
-		if it.id == "" {
+		ni := b.name(index)
+		gi := b.names[ni].group
+		g := &b.groups[gi]
+		it := bulkItem{op: op, name: ni, id: id, group: gi}
+		if len(it.id) == 0 {
 			it.id = b.newID(len(b.items))
 		}
 		switch {
@@ -143,16 +154,16 @@ func (b *bulk) decode(body []byte) *esError {
 			it.reason = "[" + op + "] is not supported: Runnel streams are append-only; use [index] or [create]"
 			b.countInvalid(g)
 		case g.rj != nil:
-			it.status, it.typ, it.reason = esGroupError(g.rj, it.index)
+			it.status, it.typ, it.reason = esGroupError(g.rj, b.names[ni].display)
 		default:
 			doc = bytes.TrimRight(doc[cjWS(doc, 0):], " \t\r")
-			reason, cause := bulkDocError(doc, docLim)
+			reason, cause := b.scanDoc(doc)
 			if reason != "" {
 				it.status, it.typ, it.reason, it.cause = http.StatusBadRequest, "mapper_parsing_exception", reason, cause
 				b.countInvalid(g)
 				break
 			}
-			b.appendDoc(g, name, &it, doc, received)
+			b.appendDoc(g, &b.names[ni], &it, doc, received)
 			g.raw += len(act) + len(doc) + 2
 		}
 		b.items = append(b.items, it)
@@ -160,16 +171,28 @@ func (b *bulk) decode(body []byte) *esError {
 	return nil
 }
 
-// bulkDocError says why a document cannot be stored ("" when it can).
-func bulkDocError(doc []byte, lim decode.Limits) (reason, cause string) {
+// scanDoc validates a document (an object, nesting at most MaxDepth-1
+// levels: it is stored one level deeper, as the event) and keeps its
+// top-level members in b.members. It says why a document cannot be stored
+// ("" when it can).
+func (b *bulk) scanDoc(doc []byte) (reason, cause string) {
 	if len(doc) == 0 {
 		return "failed to parse: the document line is empty", ""
 	}
-	if err := decode.Valid(doc, lim); err != nil {
-		return "failed to parse", decodeDetail(err)
-	}
 	if doc[0] != '{' {
+		if ok, why := cjValid(doc, MaxDepth-1); !ok {
+			return "failed to parse", why
+		}
 		return "failed to parse: the document must be a JSON object, got " + compatKind(doc[0]), ""
+	}
+	sc := cjScan{b: doc, maxDepth: MaxDepth - 1}
+	end, ms := sc.topObject(0, b.members[:0])
+	b.members = ms
+	if end >= 0 && end < len(doc) {
+		end = sc.unexpected(end, "after top-level value")
+	}
+	if end < 0 {
+		return "failed to parse", sc.err
 	}
 	return "", ""
 }
@@ -188,15 +211,15 @@ func (b *bulk) countInvalid(g *bulkGroup) {
 func (b *bulk) appendDoc(g *bulkGroup, n *bulkName, it *bulkItem, doc, received []byte) {
 	if g.frame == nil {
 		nl := bytes.Count((*b.body), []byte{'\n'})
-		g.frame = b.h.bufs.get(len(*b.body) + (nl/2+1)*(160+3*len(it.index)))
+		g.frame = b.h.bufs.get(len(*b.body) + (nl/2+1)*(160+3*len(n.display)))
 	}
 	if n.source == nil {
-		n.source = cjAppendText(nil, "elasticsearch:"+it.index)
-		n.meta = append(cjAppendText([]byte(`,"metadata":{"es_index":`), it.index), `,"es_op":"`...)
+		n.source = cjAppendText(nil, "elasticsearch:"+n.display)
+		n.meta = append(cjAppendText([]byte(`,"metadata":{"es_index":`), n.display), `,"es_op":"`...)
 	}
 	f := *g.frame
 	f = append(f, `{"timestamp":`...)
-	if ts := bulkTimestamp(doc, f); ts != nil {
+	if ts := bulkTimestamp(b.members, f); ts != nil {
 		f = ts
 	} else {
 		f = append(f, received...)
@@ -208,7 +231,7 @@ func (b *bulk) appendDoc(g *bulkGroup, n *bulkName, it *bulkItem, doc, received 
 	f = append(f, n.meta...)
 	f = append(f, it.op...)
 	f = append(f, `","es_id":`...)
-	f = cjAppendText(f, it.id)
+	f = cjAppendEscaped(f, it.id)
 	f = append(f, "}}\n"...)
 	*g.frame = f
 	it.seq = g.seq
@@ -216,25 +239,21 @@ func (b *bulk) appendDoc(g *bulkGroup, n *bulkName, it *bulkItem, doc, received 
 	g.q.events++
 }
 
-// bulkTimestamp appends the document's own time as a JSON string: its
-// "@timestamp", else its "timestamp", when that is an RFC 3339 string or
-// epoch milliseconds. nil: it has none.
-func bulkTimestamp(doc, dst []byte) []byte {
+// bulkTimestamp appends the document's own time (from its top-level
+// members) as a JSON string: its "@timestamp", else its "timestamp", when
+// that is an RFC 3339 string or epoch milliseconds. nil: it has none.
+func bulkTimestamp(members []cjMember, dst []byte) []byte {
 	var at, ts []byte
-	it := cjNewObject(doc, 0)
-	for {
-		k, v, ok := it.Next()
-		if !ok {
-			break
-		}
+	for _, m := range members {
+		k := m.key
 		if len(k) < 9 || len(k) > 10 && bytes.IndexByte(k, '\\') < 0 {
 			continue
 		}
 		switch {
 		case at == nil && cjKeyIs(k, "@timestamp"):
-			at = v
+			at = m.val
 		case ts == nil && cjKeyIs(k, "timestamp"):
-			ts = v
+			ts = m.val
 		}
 	}
 	for _, v := range [2][]byte{at, ts} {
@@ -256,9 +275,24 @@ func bulkTimestamp(doc, dst []byte) []byte {
 			}
 			continue
 		}
-		if ms, err := strconv.ParseInt(string(v), 10, 64); err == nil && ms >= 0 && ms < cjMaxTime.UnixMilli() {
+		if ms, ok := bulkMillis(v); ok {
 			return cjAppendTime(dst, time.UnixMilli(ms))
 		}
 	}
 	return nil
+}
+
+// bulkMillis reads epoch milliseconds: digits only, before year 10000.
+func bulkMillis(v []byte) (int64, bool) {
+	if len(v) == 0 || len(v) > 15 {
+		return 0, false
+	}
+	var ms int64
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		ms = ms*10 + int64(c-'0')
+	}
+	return ms, ms < cjMaxTime.UnixMilli()
 }

@@ -53,7 +53,7 @@ func npmPackages(t *testing.T, pkgs ...string) string {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	args := append([]string{"install", "--prefix", dir, "--no-audit", "--no-fund", "--no-update-notifier"}, pkgs...)
+	args := append([]string{"install", "--prefix", dir, "--save-exact", "--no-audit", "--no-fund", "--no-update-notifier"}, pkgs...)
 	out, err := exec.CommandContext(ctx, "npm", args...).CombinedOutput()
 	if err != nil {
 		unavailable("npm install %s failed: %v\n%s", strings.Join(pkgs, " "), err, out)

@@ -3,12 +3,11 @@ package ingest
 import (
 	"bytes"
 	"fmt"
+	"math/bits"
 	"net/url"
 	"strconv"
 	"time"
 	"unicode/utf8"
-
-	"github.com/runnel/runnel/internal/ingest/decode"
 )
 
 // HEC bodies → frame bodies. Each HEC event becomes one envelope:
@@ -45,6 +44,19 @@ type hecDefaults struct {
 	time                            []byte // ?time= (raw), as a JSON string
 	timeErr                         bool
 	nowJSON                         []byte
+
+	// Of the event being decoded: it has a line break (as whitespace, so
+	// its values are compacted), its "fields" has an object member.
+	multiline, nestedFields bool
+}
+
+// appendValue appends a value of the current event, compacted when the
+// event spans lines.
+func (d *hecDefaults) appendValue(dst, v []byte) []byte {
+	if d.multiline {
+		return cjAppendValue(dst, v)
+	}
+	return append(dst, v...)
 }
 
 func (d *hecDefaults) fromQuery(q url.Values) {
@@ -133,21 +145,24 @@ func hecEvents(dst, body []byte, d *hecDefaults) ([]byte, int, *hecDecodeError) 
 	if i == len(body) {
 		return dst, 0, hecBad(hecNoData, -1, "the body is empty: send one or more JSON event objects")
 	}
-	lim := decode.Limits{MaxDepth: MaxDepth - 1} // the event nests one level deeper in the envelope
+	// The event nests one level deeper in the envelope.
+	sc := cjScan{b: body, maxDepth: MaxDepth - 1}
+	var members [16]cjMember
 	n := 0
 	for i < len(body) {
 		if body[i] != '{' {
 			return dst[:base], 0, hecBad(hecInvalidFormat, n, "event %d: expected a JSON object, found %s at byte %d", n, compatKind(body[i]), i)
 		}
+		end, ms := sc.topObject(i, members[:0])
+		if end < 0 {
+			return dst[:base], 0, hecBad(hecInvalidFormat, n, "event %d: %s", n, sc.err)
+		}
 		var v [7][]byte // values by field bit position
 		seen := 0
-		it := cjNewObject(body, i)
-		for {
-			key, val, ok := it.Next()
-			if !ok {
-				break
-			}
-			f := hecField(key)
+		d.multiline = bytes.IndexByte(body[i:end], '\n') >= 0 || bytes.IndexByte(body[i:end], '\r') >= 0
+		d.nestedFields = false
+		for _, m := range ms {
+			f := hecField(m.key)
 			if f == 0 {
 				continue // unknown keys are ignored, as Splunk does
 			}
@@ -155,26 +170,17 @@ func hecEvents(dst, body []byte, d *hecDefaults) ([]byte, int, *hecDecodeError) 
 				return dst[:base], 0, hecBad(hecInvalidFormat, n, "event %d: duplicate %q key", n, hecFieldNames[hecBit(f)])
 			}
 			seen |= f
-			v[hecBit(f)] = val
-		}
-		if it.bad {
-			// Let the validator say where and why.
-			end := cjValueEnd(body, i)
-			if end < 0 {
-				end = len(body)
+			v[hecBit(f)] = m.val
+			if f == hfFields {
+				d.nestedFields = m.nested
 			}
-			return dst[:base], 0, hecBad(hecInvalidFormat, n, "event %d: %s", n, compatValidDetail(body[i:end], lim, "not a valid JSON object"))
-		}
-		obj := body[i:it.end]
-		if err := decode.Valid(obj, lim); err != nil {
-			return dst[:base], 0, hecBad(hecInvalidFormat, n, "event %d: %s", n, compatValidDetail(obj, lim, ""))
 		}
 		var err *hecDecodeError
 		if dst, err = appendHECEvent(dst, &v, d, n); err != nil {
 			return dst[:base], 0, err
 		}
 		n++
-		i = cjWS(body, it.end)
+		i = cjWS(body, end)
 	}
 	return dst[:len(dst)-1], n, nil // no newline after the last event
 }
@@ -203,7 +209,7 @@ func appendHECEvent(dst []byte, v *[7][]byte, d *hecDefaults, n int) ([]byte, *h
 			fields = nil
 		} else if fields[0] != '{' {
 			return dst, hecBad(hecIndexedFields, n, `event %d: "fields" must be an object of key-value pairs, got %s`, n, compatKind(fields[0]))
-		} else {
+		} else if d.nestedFields {
 			it := cjNewObject(fields, 0)
 			for {
 				key, val, ok := it.Next()
@@ -238,11 +244,11 @@ func appendHECEvent(dst []byte, v *[7][]byte, d *hecDefaults, n int) ([]byte, *h
 		dst = append(dst, `"`+hecDefaultSource+`"`...)
 	}
 	dst = append(dst, `,"event":{"event":`...)
-	dst = cjAppendValue(dst, ev)
+	dst = d.appendValue(dst, ev)
 	dst = appendHECMeta(dst, v[hecBit(hfHost)], v[hecBit(hfSourcetype)], v[hecBit(hfIndex)], d)
 	if fields != nil {
 		dst = append(dst, `,"fields":`...)
-		dst = cjAppendValue(dst, fields)
+		dst = d.appendValue(dst, fields)
 	}
 	dst = append(dst, '}')
 	return appendHECTail(dst, d), nil
@@ -257,7 +263,7 @@ func appendHECMeta(dst, host, sourcetype, index []byte, d *hecDefaults) []byte {
 		}
 		if s != nil {
 			dst = append(dst, [3]string{`,"host":`, `,"sourcetype":`, `,"index":`}[i]...)
-			dst = cjAppendValue(dst, s)
+			dst = d.appendValue(dst, s)
 		}
 	}
 	return dst
@@ -384,14 +390,7 @@ func hecParseTimeFloat(raw []byte) (time.Time, bool) {
 	return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC(), true
 }
 
-func hecBit(f int) int {
-	i := 0
-	for f > 1 {
-		f >>= 1
-		i++
-	}
-	return i
-}
+func hecBit(f int) int { return bits.TrailingZeros(uint(f)) }
 
 // compatKind names what a value starting with c is, for error details.
 func compatKind(c byte) string {
@@ -412,17 +411,6 @@ func compatKind(c byte) string {
 		return strconv.QuoteRune(rune(c))
 	}
 	return fmt.Sprintf("byte 0x%02x", c)
-}
-
-// compatValidDetail is decode.Valid's explanation of why b is not valid JSON.
-func compatValidDetail(b []byte, lim decode.Limits, fallback string) string {
-	if err := decode.Valid(b, lim); err != nil {
-		return decodeDetail(err)
-	}
-	if fallback == "" {
-		return "invalid JSON"
-	}
-	return fallback
 }
 
 // hecClip quotes a client value for an error detail, cut to 64 bytes.

@@ -47,17 +47,6 @@ type hres struct {
 	body   []byte
 }
 
-func (r hres) json(t testing.TB) map[string]any {
-	t.Helper()
-	var m map[string]any
-	d := json.NewDecoder(bytes.NewReader(r.body))
-	d.UseNumber()
-	if err := d.Decode(&m); err != nil {
-		t.Fatalf("answer %d is not a JSON object: %v: %q", r.status, err, r.body)
-	}
-	return m
-}
-
 // do sends a request; hdr holds header pairs ("Authorization", "Splunk …").
 func (c *compat) do(method, path string, body []byte, hdr ...string) hres {
 	c.t.Helper()

@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/runnel/runnel/internal/event"
+	"github.com/runnel/runnel/internal/ingest/decode"
 	"github.com/runnel/runnel/internal/model"
 )
 
@@ -133,4 +135,77 @@ func hecOracle(body []byte, raw bool) ([][]byte, bool) {
 		out = append(out, b)
 	}
 	return out, len(out) > 0
+}
+
+// FuzzCJScan holds the compatible inputs' one-pass validator to
+// decode.Valid: the same verdict on every input and depth limit, and for
+// an object, members that are exactly its top-level keys and values.
+func FuzzCJScan(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `[]`, `{"a":1,"b":[true,false,null],"c":{"d":"e\u00e9\n"}}`, `"\ud800"`, `-0.5e+10`, `01`, `1.`, `{"a" 1}`,
+		"\"\xff\"", "\"a\x01\"", `[1,]`, `{"a":1}x`, `  [[[[]]]]  `, `"\x"`, `tru`, `{"k\"ey":"v\\"}`, "\"é€😀\"",
+	} {
+		f.Add([]byte(s), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, depth uint8) {
+		d := int(depth%70) + 1
+		want := decode.Valid(b, decode.Limits{MaxDepth: d}) == nil
+		got, why := cjValid(b, d)
+		if got != want {
+			t.Fatalf("cjValid = %v (%s), decode.Valid = %v, depth %d: %q", got, why, want, d, b)
+		}
+		if !got && why == "" {
+			t.Fatal("refused without a reason")
+		}
+		i := cjWS(b, 0)
+		if !got || i >= len(b) || b[i] != '{' {
+			return
+		}
+		sc := cjScan{b: b, maxDepth: d}
+		end, ms := sc.topObject(i, nil)
+		if end < 0 || cjWS(b, end) != len(b) {
+			t.Fatalf("topObject end %d (%s) for a valid object %q", end, sc.err, b)
+		}
+		var ref []cjMember
+		it := cjNewObject(b, i)
+		for {
+			k, v, ok := it.Next()
+			if !ok {
+				break
+			}
+			ref = append(ref, cjMember{key: k, val: v})
+		}
+		if len(ref) != len(ms) {
+			t.Fatalf("%d members, want %d: %q", len(ms), len(ref), b)
+		}
+		for j := range ref {
+			if !bytes.Equal(ref[j].key, ms[j].key) || !bytes.Equal(ref[j].val, ms[j].val) {
+				t.Fatalf("member %d: %q=%q, want %q=%q", j, ms[j].key, ms[j].val, ref[j].key, ref[j].val)
+			}
+		}
+	})
+}
+
+// cjAppendString writes what cjAppendEscaped writes, and refuses exactly
+// the strings that are not valid UTF-8.
+func FuzzCJAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain ascii text", "a\"b\\c\n\t\x01\x7f", "é€😀 mixed ascii and more than eight bytes", "\xff", "abcdefgh\xc3"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, s []byte) {
+		got, ok := cjAppendString(nil, s)
+		if ok != utf8.Valid(s) {
+			t.Fatalf("ok %v for %q", ok, s)
+		}
+		if !ok {
+			return
+		}
+		if want := cjAppendEscaped(nil, s); string(got) != string(want) {
+			t.Fatalf("%q: %s, want %s", s, got, want)
+		}
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil || back != string(s) {
+			t.Fatalf("%q → %s → %q, %v", s, got, back, err)
+		}
+	})
 }

@@ -2,7 +2,9 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -27,20 +29,36 @@ func cjWS(b []byte, i int) int {
 }
 
 // cjStrEnd returns the index after the closing quote of the string whose
-// contents start at b[i], or -1 when it does not end.
+// contents start at b[i], or -1 when it does not end. It looks at eight
+// bytes at a time for a quote or a backslash (which skips the byte after
+// it).
 func cjStrEnd(b []byte, i int) int {
-	for i < len(b) {
-		j := bytes.IndexAny(b[i:], `"\`)
-		if j < 0 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for {
+		for i+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			q := x ^ (ones * '"')
+			e := x ^ (ones * '\\')
+			// A byte of q or e is zero where x has a quote or a backslash;
+			// the lowest flagged byte is exact (later ones may be false).
+			m := ((q-ones)&^q | (e-ones)&^e) & highs
+			if m != 0 {
+				i += bits.TrailingZeros64(m) / 8
+				break
+			}
+			i += 8
+		}
+		for i < len(b) && b[i] != '"' && b[i] != '\\' {
+			i++
+		}
+		if i >= len(b) {
 			return -1
 		}
-		i += j
 		if b[i] == '"' {
 			return i + 1
 		}
-		i += 2 // backslash and the escaped byte
+		i += 2 // a backslash and the byte it escapes
 	}
-	return -1
 }
 
 // cjValueEnd returns the index after the value that starts at b[i]
@@ -56,11 +74,6 @@ func cjValueEnd(b []byte, i int) int {
 	case '{', '[':
 		depth := 0
 		for i < len(b) {
-			j := bytes.IndexAny(b[i:], `"{}[]`)
-			if j < 0 {
-				return -1
-			}
-			i += j
 			switch b[i] {
 			case '"':
 				if i = cjStrEnd(b, i+1); i < 0 {
@@ -69,7 +82,7 @@ func cjValueEnd(b []byte, i int) int {
 				continue
 			case '{', '[':
 				depth++
-			default:
+			case '}', ']':
 				if depth--; depth == 0 {
 					return i + 1
 				}
@@ -83,7 +96,7 @@ func cjValueEnd(b []byte, i int) int {
 	// A literal or a number: up to the next delimiter.
 	start := i
 	for i < len(b) {
-		switch c := b[i]; c {
+		switch b[i] {
 		case ',', '}', ']', ' ', '\t', '\n', '\r', ':', '"', '{', '[':
 			if i == start {
 				return -1
@@ -213,11 +226,37 @@ func cjCompact(dst, b []byte) []byte {
 	return append(dst, b[start:]...)
 }
 
-// cjAppendTime appends t as a JSON string in RFC 3339 with nanoseconds, UTC.
+// cjAppendTime appends t as a JSON string in RFC 3339 with nanoseconds,
+// UTC: what AppendFormat(time.RFC3339Nano) writes, at a fraction of its
+// cost (it runs once per event).
 func cjAppendTime(dst []byte, t time.Time) []byte {
-	dst = append(dst, '"')
-	dst = t.UTC().AppendFormat(dst, time.RFC3339Nano)
-	return append(dst, '"')
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		dst = append(dst, '"')
+		dst = t.AppendFormat(dst, time.RFC3339Nano)
+		return append(dst, '"')
+	}
+	hour, minute, sec := t.Clock()
+	dst = append(dst, '"',
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+int(month)/10), byte('0'+int(month)%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10))
+	if ns := t.Nanosecond(); ns != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i >= 1; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		dst = append(dst, frac[:n]...)
+	}
+	return append(dst, 'Z', '"')
 }
 
 // cjAppendText appends s as a JSON string, escaping only what JSON
@@ -232,7 +271,6 @@ func cjAppendText(dst []byte, s string) []byte {
 
 // cjAppendEscaped appends s (valid UTF-8) as a JSON string.
 func cjAppendEscaped[T string | []byte](dst []byte, s T) []byte {
-	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); i++ {
@@ -240,21 +278,61 @@ func cjAppendEscaped[T string | []byte](dst []byte, s T) []byte {
 		if c >= 0x20 && c != '"' && c != '\\' {
 			continue
 		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\t':
-			dst = append(dst, '\\', 't')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
+		dst = cjEscape(append(dst, s[start:i]...), c)
 		start = i + 1
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// cjEscape appends the JSON escape of c (a quote, a backslash or a
+// control character).
+func cjEscape(dst []byte, c byte) []byte {
+	const hex = "0123456789abcdef"
+	switch c {
+	case '"', '\\':
+		return append(dst, '\\', c)
+	case '\t':
+		return append(dst, '\\', 't')
+	case '\n':
+		return append(dst, '\\', 'n')
+	}
+	return append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+}
+
+// cjAppendString appends s as a JSON string, as cjAppendEscaped does, and
+// checks on the way that it is valid UTF-8 (false: it is not). It looks
+// at eight bytes at a time.
+func cjAppendString(dst, s []byte) ([]byte, bool) {
+	dst = append(dst, '"')
+	start, i := 0, 0
+	for {
+		for ; i+8 <= len(s); i += 8 {
+			if m := cjSpecial(binary.LittleEndian.Uint64(s[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+		}
+		for i < len(s) && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\' {
+			i++
+		}
+		if i >= len(s) {
+			break
+		}
+		if c := s[i]; c >= 0x80 {
+			r, size := utf8.DecodeRune(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				return dst, false
+			}
+			i += size
+		} else {
+			dst = cjEscape(append(dst, s[start:i]...), c)
+			i++
+			start = i
+		}
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"'), true
 }
 
 // cjMaxTime is the first instant RFC 3339 cannot spell (year 10000).

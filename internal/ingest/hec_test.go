@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -309,6 +310,23 @@ func TestHECIsGUID(t *testing.T) {
 	} {
 		if hecIsGUID(s) != want {
 			t.Errorf("hecIsGUID(%q) != %v", s, want)
+		}
+	}
+}
+
+// cjAppendTime writes what time.RFC3339Nano writes.
+func TestCJAppendTime(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	times := []time.Time{time.Unix(0, 0), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2025, 2, 12, 14, 32, 15, 100, time.FixedZone("x", 3600)), time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	for range 10000 {
+		times = append(times, time.Unix(r.Int64N(253402300800), r.Int64N(1e9)*int64(r.IntN(2))))
+	}
+	for _, tm := range times {
+		want := `"` + tm.UTC().Format(time.RFC3339Nano) + `"`
+		if got := string(cjAppendTime(nil, tm)); got != want {
+			t.Fatalf("cjAppendTime(%v) = %s, want %s", tm, got, want)
 		}
 	}
 }

@@ -239,14 +239,20 @@ func (h *Handler) otlp(w http.ResponseWriter, r *http.Request, q *request, enc o
 	defer h.bufs.put(body)
 	q.bytes = len(*body)
 
-	req, rj := h.otlpDecode(*body, enc)
-	if rj != nil {
-		return otlpResult{}, otlpRejection(rj)
-	}
 	frame := h.bufs.get(2*len(*body) + 4096)
 	defer h.bufs.put(frame)
 	conv := otlpConverter{now: q.now}
-	out := conv.frame((*frame)[:0], req)
+	out, ok := (*frame)[:0], false
+	if enc == otlpProtobuf {
+		out, ok = conv.frameWire(out, *body) // the fast path (otlp_wire.go)
+	}
+	if !ok {
+		req, rj := h.otlpDecode(*body, enc)
+		if rj != nil {
+			return otlpResult{}, otlpRejection(rj)
+		}
+		out = conv.frame(out, req)
+	}
 	*frame = out
 	res := otlpResult{rejected: conv.rejected, message: conv.message}
 	if conv.accepted == 0 {
@@ -342,7 +348,7 @@ func otlpJSONIDs(dst, b []byte) ([]byte, error) {
 		if len(val) == 0 {
 			continue
 		}
-		var raw [16]byte
+		var raw [18]byte // a 24-character base64 value decodes to at most 18 bytes
 		if len(val) == 2*size {
 			if _, err := hex.Decode(raw[:size], val); err == nil {
 				dst = append(dst, b[last:vs]...)
@@ -353,8 +359,10 @@ func otlpJSONIDs(dst, b []byte) ([]byte, error) {
 				continue
 			}
 		}
-		if n, err := base64.StdEncoding.Decode(raw[:], val); err == nil && n == size && len(val) <= 24 {
-			continue // base64, as protojson writes it: accepted as it is
+		if len(val) <= 24 {
+			if n, err := base64.StdEncoding.Decode(raw[:], val); err == nil && n == size {
+				continue // base64, as protojson writes it: accepted as it is
+			}
 		}
 		return nil, fmt.Errorf("%s %s is not %d hex digits", string(b[s+1:e-1]), quoteClient(string(val)), 2*size)
 	}
@@ -370,7 +378,8 @@ type otlpConverter struct {
 	nowJSON  []byte
 	accepted int
 	rejected int
-	message  string // why the first refused record was refused
+	message  string   // why the first refused record was refused
+	attrs    []wireKV // scratch of the wire path
 }
 
 func (c *otlpConverter) refuse(format string, args ...any) {

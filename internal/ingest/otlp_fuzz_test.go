@@ -22,7 +22,9 @@ import (
 //   - 200 only for a body the official decoder accepts; then at most one
 //     frame, holding as many events as the request has records less the
 //     rejected_log_records of the answer, each a valid native envelope;
-//   - any other answer (400, 413) published nothing.
+//   - any other answer (400, 413) published nothing;
+//   - the protobuf fast path (otlp_wire.go) writes exactly what the
+//     official types give, and takes nothing proto.Unmarshal refuses.
 func FuzzOTLP(f *testing.F) {
 	seed, _ := proto.Marshal(otlpRequest())
 	f.Add(seed, false)
@@ -34,6 +36,9 @@ func FuzzOTLP(f *testing.F) {
 	f.Add([]byte{0x0a, 0x02, 0x12, 0x00}, false)
 	deep, _ := proto.Marshal(&collogspb.ExportLogsServiceRequest{ResourceLogs: otlpRequest().ResourceLogs[:1]})
 	f.Add(deep, false)
+	bench, _ := proto.Marshal(otlpBenchRequest())
+	f.Add(bench, false)
+	f.Add(wireTwoOneofs(), false)
 
 	h := newFake(nil, func(st *model.Stream) { st.Limits.MaxPayload = fuzzLimit })
 	f.Fuzz(func(t *testing.T, body []byte, isJSON bool) {
@@ -51,6 +56,18 @@ func FuzzOTLP(f *testing.F) {
 		msgs := h.pub.msgs[before:]
 		if w.Header().Get("Content-Type") != ct {
 			t.Fatalf("answer Content-Type %q to %q", w.Header().Get("Content-Type"), ct)
+		}
+		if !isJSON {
+			// The fast path agrees with the official types, byte for byte,
+			// and takes nothing proto.Unmarshal refuses.
+			wire, ref, wireOut, refOut, wireOK, refOK := otlpBothPaths(t, body)
+			if wireOK && !refOK {
+				t.Fatalf("the fast path took a body proto.Unmarshal refuses: %x", body)
+			}
+			if wireOK && (string(wireOut) != string(refOut) || wire.accepted != ref.accepted || wire.rejected != ref.rejected || wire.message != ref.message) {
+				t.Fatalf("fast path and official types differ:\n%d %d %q %s\n%d %d %q %s",
+					wire.accepted, wire.rejected, wire.message, wireOut, ref.accepted, ref.rejected, ref.message, refOut)
+			}
 		}
 		unmarshal := proto.Unmarshal
 		if isJSON {

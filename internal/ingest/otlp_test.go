@@ -17,6 +17,7 @@ import (
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/runnel/runnel/internal/bus"
@@ -373,4 +374,95 @@ func TestOTLPJSONIDs(t *testing.T) {
 			t.Errorf("%s → %s, %v; want %s", tt.in, got, err, tt.want)
 		}
 	}
+}
+
+// otlpBothPaths converts a protobuf body with the fast path and with the
+// official types. wireOK false: the fast path gave up.
+func otlpBothPaths(t testing.TB, body []byte) (wire, ref otlpConverter, wireOut, refOut []byte, wireOK, refOK bool) {
+	t.Helper()
+	now := time.Date(2025, 2, 12, 14, 32, 15, 0, time.UTC)
+	wire, ref = otlpConverter{now: now}, otlpConverter{now: now}
+	wireOut, wireOK = wire.frameWire(nil, body)
+	req := &collogspb.ExportLogsServiceRequest{}
+	if proto.Unmarshal(body, req) == nil {
+		refOut, refOK = ref.frame(nil, req), true
+	}
+	return
+}
+
+// The fast path writes exactly what the official types give, and takes
+// only what proto.Unmarshal takes.
+func TestOTLPWirePathMatchesOfficialTypes(t *testing.T) {
+	many := make([]*commonpb.KeyValue, 40)
+	for i := range many {
+		many[i] = kv(fmt.Sprintf("k%d", i%25), intV(int64(i)))
+	}
+	reqs := map[string]*collogspb.ExportLogsServiceRequest{
+		"every kind":  otlpRequest(),
+		"bench":       otlpBenchRequest(),
+		"empty":       {},
+		"no records":  {ResourceLogs: []*logspb.ResourceLogs{{Resource: &resourcepb.Resource{}}, {ScopeLogs: []*logspb.ScopeLogs{{Scope: &commonpb.InstrumentationScope{}}}}}},
+		"many keys":   {ResourceLogs: []*logspb.ResourceLogs{{ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{{Attributes: many}}}}}}},
+		"deep body":   {ResourceLogs: []*logspb.ResourceLogs{{ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{{Body: nestV(61)}, {Body: nestV(62)}, {Body: nestV(70)}}}}}}},
+		"deep attrs":  {ResourceLogs: []*logspb.ResourceLogs{{ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{{Attributes: []*commonpb.KeyValue{kv("a", nestV(60))}}, {Attributes: []*commonpb.KeyValue{kv("a", nestV(61))}}}}}}}},
+		"deep scope":  {ResourceLogs: []*logspb.ResourceLogs{{ScopeLogs: []*logspb.ScopeLogs{{Scope: &commonpb.InstrumentationScope{Attributes: []*commonpb.KeyValue{kv("a", nestV(61))}}, LogRecords: []*logspb.LogRecord{{}, {}}}}}}},
+		"far future":  {ResourceLogs: []*logspb.ResourceLogs{{ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{{TimeUnixNano: math.MaxUint64}, {ObservedTimeUnixNano: 1 << 63}, {TimeUnixNano: 1, ObservedTimeUnixNano: math.MaxUint64}}}}}}},
+		"strings":     {ResourceLogs: []*logspb.ResourceLogs{{Resource: &resourcepb.Resource{Attributes: []*commonpb.KeyValue{kv("service.name", strV("a\"b\\c\n\u2028é"))}}, ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{{Body: strV("<tag>&\x01"), SeverityText: "\t", EventName: "é"}}}}}}},
+		"arrays":      {ResourceLogs: []*logspb.ResourceLogs{{ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{{Body: &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: []*commonpb.AnyValue{nestV(2), {}, intV(-1)}}}}}}}}}}},
+		"strindex":    {ResourceLogs: []*logspb.ResourceLogs{{ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{{Body: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValueStrindex{StringValueStrindex: 3}}, Attributes: []*commonpb.KeyValue{{KeyStrindex: 2, Value: strV("x")}, {Key: "novalue"}}}}}}}}},
+		"negative sn": {ResourceLogs: []*logspb.ResourceLogs{{ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{{SeverityNumber: -5, Flags: math.MaxUint32, TraceId: []byte{1}, SpanId: []byte{2, 3}}}}}}}},
+	}
+	for name, req := range reqs {
+		body, err := proto.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wire, ref, wireOut, refOut, wireOK, refOK := otlpBothPaths(t, body)
+		if !wireOK || !refOK {
+			t.Fatalf("%s: fast path %v, official %v", name, wireOK, refOK)
+		}
+		if string(wireOut) != string(refOut) || wire.accepted != ref.accepted || wire.rejected != ref.rejected || wire.message != ref.message {
+			t.Fatalf("%s: fast path and official types differ:\n%d %d %q\n%s\n%d %d %q\n%s", name,
+				wire.accepted, wire.rejected, wire.message, wireOut, ref.accepted, ref.rejected, ref.message, refOut)
+		}
+	}
+	// What the fast path leaves to the official types.
+	valid, _ := proto.Marshal(otlpRequest())
+	for name, body := range map[string][]byte{
+		"unknown field":         append(protowire.AppendTag(nil, 99, protowire.VarintType), 1),
+		"resource twice":        must(proto.Marshal(&logspb.ResourceLogs{Resource: &resourcepb.Resource{}})),
+		"truncated":             valid[:len(valid)-3],
+		"invalid UTF-8":         {0x0a, 0x0b, 0x12, 0x09, 0x12, 0x07, 0x2a, 0x05, 0x0a, 0x03, 0xff, 0xfe, 0xfd},
+		"entity refs":           must(proto.Marshal(&collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{Resource: &resourcepb.Resource{EntityRefs: []*commonpb.EntityRef{{Type: "host"}}}}}})),
+		"two oneof members":     wireTwoOneofs(),
+		"group wire type":       protowire.AppendTag(nil, 1, protowire.StartGroupType),
+		"resource_logs varint":  append(protowire.AppendTag(nil, 1, protowire.VarintType), 1),
+		"record time as varint": wireRecordTimeVarint(),
+	} {
+		if name == "resource twice" {
+			rl := append(append([]byte{}, body...), body...)
+			body = protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), rl)
+		}
+		if _, ok := (&otlpConverter{}).frameWire(nil, body); ok {
+			t.Errorf("%s: the fast path took it", name)
+		}
+	}
+}
+
+// wireTwoOneofs is a request whose one record's body sets two members of
+// AnyValue's oneof (protobuf keeps the last).
+func wireTwoOneofs() []byte {
+	av := protowire.AppendString(protowire.AppendTag(nil, fAVString, protowire.BytesType), "a")
+	av = protowire.AppendVarint(protowire.AppendTag(av, fAVInt, protowire.VarintType), 7)
+	lr := protowire.AppendBytes(protowire.AppendTag(nil, fLRBody, protowire.BytesType), av)
+	sl := protowire.AppendBytes(protowire.AppendTag(nil, fSLLogRecords, protowire.BytesType), lr)
+	rl := protowire.AppendBytes(protowire.AppendTag(nil, fRLScopeLogs, protowire.BytesType), sl)
+	return protowire.AppendBytes(protowire.AppendTag(nil, fReqResourceLogs, protowire.BytesType), rl)
+}
+
+func wireRecordTimeVarint() []byte {
+	lr := protowire.AppendVarint(protowire.AppendTag(nil, fLRTime, protowire.VarintType), 5)
+	sl := protowire.AppendBytes(protowire.AppendTag(nil, fSLLogRecords, protowire.BytesType), lr)
+	rl := protowire.AppendBytes(protowire.AppendTag(nil, fRLScopeLogs, protowire.BytesType), sl)
+	return protowire.AppendBytes(protowire.AppendTag(nil, fReqResourceLogs, protowire.BytesType), rl)
 }
