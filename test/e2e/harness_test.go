@@ -310,6 +310,7 @@ func httpStream(name, url string, maxAge string) map[string]any {
 			"name": "web", "type": "http",
 			"settings": map[string]any{"url": url, "headers": map[string]any{"Authorization": "Bearer sink-secret-0xC0FFEE"}},
 			"batch":    map[string]any{"max_events": 500, "max_age": maxAge},
+			"health":   map[string]any{"interval": "1s"},
 		}},
 	}
 }
