@@ -393,9 +393,10 @@ func (b *bulk) release() {
 
 // bulkName is an index named by the request, and the group of its stream.
 type bulkName struct {
-	index   string // as the client named it ("" → the request's default stream)
-	display string // as answered: the index, else the stream's name
-	group   int
+	index       string // as the client named it ("" → the request's default stream)
+	display     string // as answered: the index, else the stream's name
+	displayJSON []byte // display as a JSON string
+	group       int
 	// Envelope pieces, built when a document is stored:
 	// `"elasticsearch:<index>"` and `,"metadata":{"es_index":<index>,"es_op":"`.
 	source, meta []byte
@@ -580,7 +581,11 @@ func (b *bulk) response(out []byte) []byte {
 		out = append(out, `{"`...)
 		out = append(out, it.op...)
 		out = append(out, `":{"_index":`...)
-		out = cjAppendText(out, b.names[it.name].display)
+		n := &b.names[it.name]
+		if n.displayJSON == nil {
+			n.displayJSON = cjAppendText(nil, n.display)
+		}
+		out = append(out, n.displayJSON...)
 		out = append(out, `,"_id":`...)
 		out = cjAppendEscaped(out, it.id)
 		if it.typ == "" {
@@ -602,7 +607,7 @@ func (b *bulk) response(out []byte) []byte {
 		}
 		if it.typ == "index_not_found_exception" || it.typ == "index_closed_exception" {
 			out = append(out, `,"index":`...)
-			out = cjAppendText(out, b.names[it.name].display)
+			out = append(out, n.displayJSON...)
 			out = append(out, `,"index_uuid":"_na_"`...)
 		}
 		out = append(out, "}}}"...)

@@ -39,7 +39,7 @@ func BenchmarkBulk(b *testing.B) {
 			}
 			r.Header.Set("Authorization", "ApiKey "+f.token)
 			r.Header.Set("Content-Type", "application/x-ndjson")
-			compatBench(b, wrap.ServeHTTP, r, sent, c.par)
+			compatBench(b, wrap.ServeHTTP, r, sent, len(body), c.par)
 		})
 	}
 }

@@ -270,7 +270,7 @@ func bulkTimestamp(members []cjMember, dst []byte) []byte {
 				raw = []byte(s)
 			}
 			var t time.Time
-			if t.UnmarshalText(raw) == nil {
+			if cjRFC3339(raw) || t.UnmarshalText(raw) == nil {
 				return append(dst, v...)
 			}
 			continue

@@ -5,9 +5,11 @@ import (
 	stdgzip "compress/gzip"
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/runnel/runnel/internal/event"
@@ -208,4 +210,30 @@ func FuzzCJAppendString(f *testing.F) {
 			t.Fatalf("%q → %s → %q, %v", s, got, back, err)
 		}
 	})
+}
+
+// cjRFC3339 accepts only what time accepts, and the usual spellings.
+func FuzzCJRFC3339(f *testing.F) {
+	for _, s := range []string{"2025-02-12T14:32:15Z", "2025-02-12T14:32:15.123456789+01:00", "2024-02-29T00:00:00Z", "2025-02-29T00:00:00Z",
+		"2025-13-01T00:00:00Z", "2025-02-12T24:00:00Z", "2025-02-12T14:32:60Z", "2025-02-12T14:32:15+24:00", "2025-02-12t14:32:15z", "0000-01-01T00:00:00Z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var tm time.Time
+		if cjRFC3339([]byte(s)) && tm.UnmarshalText([]byte(s)) != nil {
+			t.Fatalf("cjRFC3339 accepts %q, time does not", s)
+		}
+	})
+}
+
+func TestCJRFC3339Usual(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 20000 {
+		tm := time.Unix(r.Int64N(253402300800), r.Int64N(1e9)).In(time.FixedZone("", (r.IntN(47)-23)*3600+r.IntN(2)*1800))
+		for _, layout := range []string{time.RFC3339, time.RFC3339Nano, "2006-01-02T15:04:05.000Z07:00"} {
+			if s := tm.Format(layout); !cjRFC3339([]byte(s)) {
+				t.Fatalf("cjRFC3339 refuses %q", s)
+			}
+		}
+	}
 }

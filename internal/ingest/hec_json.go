@@ -337,3 +337,53 @@ func cjAppendString(dst, s []byte) ([]byte, bool) {
 
 // cjMaxTime is the first instant RFC 3339 cannot spell (year 10000).
 var cjMaxTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// cjRFC3339 reports whether s is certainly an RFC 3339 timestamp that
+// time.Time.UnmarshalText accepts, for the usual spelling
+// YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM) with every field in range; at a
+// fraction of time's cost. False means "not certainly": ask time.
+func cjRFC3339(s []byte) bool {
+	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return false
+	}
+	num := func(i int) int {
+		a, b := s[i]-'0', s[i+1]-'0'
+		if a > 9 || b > 9 {
+			return -1
+		}
+		return int(a)*10 + int(b)
+	}
+	century, yy, month, day := num(0), num(2), num(5), num(8)
+	hour, minute, sec := num(11), num(14), num(17)
+	if century < 0 || yy < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 ||
+		minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return false
+	}
+	year := century*100 + yy
+	days := [13]int{0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}[month]
+	if month == 2 && year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+		days = 29
+	}
+	if day > days {
+		return false
+	}
+	i := 19
+	if i < len(s) && s[i] == '.' {
+		j := i + 1
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		if j == i+1 || j-i-1 > 9 {
+			return false
+		}
+		i = j
+	}
+	switch {
+	case i+1 == len(s) && s[i] == 'Z':
+		return true
+	case i+6 == len(s) && (s[i] == '+' || s[i] == '-') && s[i+3] == ':':
+		oh, om := num(i+1), num(i+4)
+		return oh >= 0 && oh <= 23 && om >= 0 && om <= 59
+	}
+	return false
+}

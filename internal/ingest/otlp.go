@@ -380,6 +380,9 @@ type otlpConverter struct {
 	rejected int
 	message  string   // why the first refused record was refused
 	attrs    []wireKV // scratch of the wire path
+
+	lastSec    int64  // appendNanos' cache
+	lastPrefix []byte // `"2006-01-02T15:04:05` of lastSec
 }
 
 func (c *otlpConverter) refuse(format string, args ...any) {
@@ -463,7 +466,7 @@ func (c *otlpConverter) appendRecord(dst []byte, lr *logspb.LogRecord, src, resJ
 	case !otlpTimeOK(ts):
 		return dst, "time_unix_nano is past the year 9999"
 	default:
-		dst = cjAppendTime(dst, time.Unix(0, int64(ts)))
+		dst = c.appendNanos(dst, ts)
 	}
 	dst = append(dst, `,"source":`...)
 	dst = append(dst, src...)
@@ -492,12 +495,39 @@ func (c *otlpConverter) appendRecord(dst []byte, lr *logspb.LogRecord, src, resJ
 		dst = cjAppendText(append(dst, `,"event_name":`...), name)
 	}
 	if o := lr.GetObservedTimeUnixNano(); o != 0 && otlpTimeOK(o) {
-		dst = cjAppendTime(append(dst, `,"observed_timestamp":`...), time.Unix(0, int64(o)))
+		dst = c.appendNanos(append(dst, `,"observed_timestamp":`...), o)
 	}
 	dst = append(dst, `},"metadata":{"resource":`...)
 	dst = append(dst, resJSON...)
 	dst = append(dst, scopeJSON...)
 	return append(dst, "}}\n"...), ""
+}
+
+// appendNanos appends a time in unix nanoseconds (otlpTimeOK) as a JSON
+// string in RFC 3339, reusing the date and time of day of the previous
+// call when it falls in the same second (records of a batch mostly do).
+func (c *otlpConverter) appendNanos(dst []byte, ns uint64) []byte {
+	sec, frac := int64(ns/1e9), int64(ns%1e9)
+	if sec != c.lastSec || c.lastPrefix == nil {
+		c.lastSec = sec
+		c.lastPrefix = cjAppendTime(c.lastPrefix[:0], time.Unix(sec, 0))
+		c.lastPrefix = c.lastPrefix[:len(c.lastPrefix)-2] // without `Z"`
+	}
+	dst = append(dst, c.lastPrefix...)
+	if frac != 0 {
+		var b [10]byte
+		b[0] = '.'
+		for i := 9; i >= 1; i-- {
+			b[i] = byte('0' + frac%10)
+			frac /= 10
+		}
+		n := 10
+		for b[n-1] == '0' {
+			n--
+		}
+		dst = append(dst, b[:n]...)
+	}
+	return append(dst, 'Z', '"')
 }
 
 func otlpTimeOK(ns uint64) bool {

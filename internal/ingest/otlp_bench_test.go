@@ -69,7 +69,7 @@ func BenchmarkOTLP(b *testing.B) {
 			r.Header.Set("Authorization", "Bearer "+f.token)
 			r.Header.Set("X-Stream-Id", f.st.ID)
 			r.Header.Set("Content-Type", c.ctype)
-			compatBench(b, f.h.serveOTLPLogs, r, sent, c.par)
+			compatBench(b, f.h.serveOTLPLogs, r, sent, len(c.body), c.par)
 		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"math/rand/v2"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -465,4 +466,25 @@ func wireRecordTimeVarint() []byte {
 	sl := protowire.AppendBytes(protowire.AppendTag(nil, fSLLogRecords, protowire.BytesType), lr)
 	rl := protowire.AppendBytes(protowire.AppendTag(nil, fRLScopeLogs, protowire.BytesType), sl)
 	return protowire.AppendBytes(protowire.AppendTag(nil, fReqResourceLogs, protowire.BytesType), rl)
+}
+
+// appendNanos writes what cjAppendTime writes, cache or not.
+func TestOTLPAppendNanos(t *testing.T) {
+	var c otlpConverter
+	r := rand.New(rand.NewPCG(3, 4))
+	ns := uint64(1739370735_000000000)
+	for range 20000 {
+		switch r.IntN(3) {
+		case 0:
+			ns += uint64(r.IntN(1000)) // same second, mostly
+		case 1:
+			ns += uint64(r.Int64N(3e9))
+		default:
+			ns = uint64(r.Int64N(math.MaxInt64)) // up to year 2262
+		}
+		got := string(c.appendNanos(nil, ns))
+		if want := string(cjAppendTime(nil, time.Unix(0, int64(ns)))); got != want {
+			t.Fatalf("appendNanos(%d) = %s, want %s", ns, got, want)
+		}
+	}
 }

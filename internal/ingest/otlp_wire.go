@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"math"
 	"strconv"
-	"time"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -182,6 +181,7 @@ func (c *otlpConverter) frameWire(dst, body []byte) ([]byte, bool) {
 	}
 	if it.bad {
 		*c = saved
+		c.lastPrefix = nil // its bytes may have been overwritten
 		return dst[:base], false
 	}
 	return dst, true
@@ -473,7 +473,7 @@ func (c *otlpConverter) recordWireEmit(dst []byte, r *wireRecord, src, resJSON, 
 	case !otlpTimeOK(ts):
 		return refuse("time_unix_nano is past the year 9999")
 	default:
-		dst = cjAppendTime(dst, time.Unix(0, int64(ts)))
+		dst = c.appendNanos(dst, ts)
 	}
 	dst = append(dst, `,"source":`...)
 	dst = append(dst, src...)
@@ -517,7 +517,7 @@ func (c *otlpConverter) recordWireEmit(dst []byte, r *wireRecord, src, resJSON, 
 		}
 	}
 	if o := r.observed; o != 0 && otlpTimeOK(o) {
-		dst = cjAppendTime(append(dst, `,"observed_timestamp":`...), time.Unix(0, int64(o)))
+		dst = c.appendNanos(append(dst, `,"observed_timestamp":`...), o)
 	}
 	dst = append(dst, `},"metadata":{"resource":`...)
 	dst = append(dst, resJSON...)
@@ -735,16 +735,32 @@ func appendKVsWire(dst []byte, kvs []wireKV, depth int) ([]byte, wireStatus) {
 		return dst, wireDeep
 	}
 	var last map[string]int
-	if len(kvs) > 16 {
+	var repeated uint64 // bit i: kvs[i]'s key comes again later (up to 64 keys)
+	if len(kvs) > 64 {
 		last = make(map[string]int, len(kvs))
 		for i, kv := range kvs {
 			last[string(kv.key)] = i
+		}
+	} else {
+		// Keys are compared only when a cheap signature of theirs (length,
+		// first and last byte) was seen among the later keys.
+		var sigs uint64
+		for i := len(kvs) - 1; i >= 0; i-- {
+			k := kvs[i].key
+			sig := uint64(1) << (uint(len(k)) & 63)
+			if len(k) > 0 {
+				sig = uint64(1) << ((uint(len(k)) + uint(k[0])*7 + uint(k[len(k)-1])*13) & 63)
+			}
+			if sigs&sig != 0 && wireRepeated(kvs, i) {
+				repeated |= 1 << uint(i)
+			}
+			sigs |= sig
 		}
 	}
 	dst = append(dst, '{')
 	first := true
 	for i, kv := range kvs {
-		if wireRepeated(kvs, i, last) {
+		if last != nil && last[string(kv.key)] != i || last == nil && repeated&(1<<uint(i)) != 0 {
 			if !utf8.Valid(kv.key) || kv.hasValue && !wireAnyValid(kv.val, 0) {
 				return dst, wireBad
 			}
@@ -771,10 +787,8 @@ func appendKVsWire(dst []byte, kvs []wireKV, depth int) ([]byte, wireStatus) {
 	return append(dst, '}'), wireOK
 }
 
-func wireRepeated(kvs []wireKV, i int, last map[string]int) bool {
-	if last != nil {
-		return last[string(kvs[i].key)] != i
-	}
+// wireRepeated reports whether kvs[i]'s key comes again later.
+func wireRepeated(kvs []wireKV, i int) bool {
 	for _, kv := range kvs[i+1:] {
 		if string(kv.key) == string(kvs[i].key) {
 			return true
