@@ -176,23 +176,23 @@ func (d *Destination) Deliver(ctx context.Context, b destination.Batch) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("not sent: %w", err)
 	}
-	res := newResults(n)
+	res := destination.NewResults(n)
 	logs := make([][]byte, n)
 	var chunks [][]int
 	var cur []int
 	size := 2 // [ ]
 	for i, r := range b.Records {
 		if len(r) > MaxLogBytes {
-			res.fail(i, retry.Permanent(fmt.Errorf("log of %d bytes exceeds Datadog's %d-byte limit per log", len(r), MaxLogBytes)))
+			res.Fail(i, retry.Permanent(fmt.Errorf("log of %d bytes exceeds Datadog's %d-byte limit per log", len(r), MaxLogBytes)))
 			continue
 		}
 		l, err := d.entry(r)
 		if err != nil {
-			res.fail(i, retry.Permanent(err))
+			res.Fail(i, retry.Permanent(err))
 			continue
 		}
 		if len(l) > MaxLogBytes || len(l)+2 > d.maxPayload {
-			res.fail(i, retry.Permanent(fmt.Errorf("log of %d bytes (%d with ddsource and service) exceeds Datadog's %d-byte limit per log",
+			res.Fail(i, retry.Permanent(fmt.Errorf("log of %d bytes (%d with ddsource and service) exceeds Datadog's %d-byte limit per log",
 				len(r), len(l), min(MaxLogBytes, d.maxPayload-2))))
 			continue
 		}
@@ -226,13 +226,13 @@ func (d *Destination) Deliver(ctx context.Context, b destination.Batch) error {
 		if stop != nil {
 			for _, c := range stack {
 				for _, i := range c {
-					res.fail(i, stop)
+					res.Fail(i, stop)
 				}
 			}
 			break
 		}
 	}
-	return res.err()
+	return res.Err()
 }
 
 // entry returns the log entry for a record: the record's own object with
@@ -291,10 +291,10 @@ func trimSpace(b []byte) []byte {
 // send posts one chunk. It records the outcome of its logs in res and
 // returns the halves to send instead (413), or an error for the chunks not
 // sent yet when sending more is pointless.
-func (d *Destination) send(ctx context.Context, logs [][]byte, chunk []int, res *results) (halves [2][]int, stop error) {
+func (d *Destination) send(ctx context.Context, logs [][]byte, chunk []int, res *destination.Results) (halves [2][]int, stop error) {
 	failAll := func(err error) {
 		for _, i := range chunk {
-			res.fail(i, err)
+			res.Fail(i, err)
 		}
 	}
 	body, raw, err := d.payload(logs, chunk)
@@ -328,7 +328,7 @@ func (d *Destination) send(ctx context.Context, logs [][]byte, chunk []int, res 
 	case code == http.StatusRequestEntityTooLarge:
 		drain(resp.Body)
 		if len(chunk) == 1 {
-			res.fail(chunk[0], retry.Permanent(&wrapped{
+			res.Fail(chunk[0], retry.Permanent(&wrapped{
 				msg: fmt.Sprintf("log of %d bytes (payload of %d bytes) is too large for the intake (status 413)", len(logs[chunk[0]]), raw),
 				err: &httpdest.StatusError{Code: code},
 			}))
@@ -435,46 +435,3 @@ func (e *wrapped) Error() string { return e.msg }
 func (e *wrapped) Unwrap() error { return e.err }
 
 func drain(r io.Reader) { _, _ = io.CopyN(io.Discard, r, 64<<10) }
-
-// results collects the outcome of each record of a batch.
-type results struct {
-	errs   []error
-	failed int
-}
-
-func newResults(n int) *results { return &results{errs: make([]error, n)} }
-
-func (r *results) fail(i int, err error) {
-	if r.errs[i] == nil {
-		r.failed++
-	}
-	r.errs[i] = err
-}
-
-// err returns nil when every record went, the error itself when every
-// record failed with the same error (a whole-request failure), and a
-// *BatchError otherwise.
-func (r *results) err() error {
-	if r.failed == 0 {
-		return nil
-	}
-	if r.failed == len(r.errs) {
-		first, same := r.errs[0], true
-		for _, e := range r.errs[1:] {
-			if e != first {
-				same = false
-				break
-			}
-		}
-		if same {
-			return first
-		}
-	}
-	be := &destination.BatchError{Failed: make([]destination.ItemError, 0, r.failed)}
-	for i, e := range r.errs {
-		if e != nil {
-			be.Failed = append(be.Failed, destination.ItemError{Index: i, Err: e})
-		}
-	}
-	return be
-}

@@ -162,16 +162,16 @@ func (d *Destination) Deliver(ctx context.Context, b destination.Batch) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("not sent: %w", err)
 	}
-	res := newResults(n)
+	res := destination.NewResults(n)
 	docs := make([][]byte, n)
 	for i, r := range b.Records {
 		doc, err := document(r)
 		if err != nil {
-			res.fail(i, retry.Permanent(err))
+			res.Fail(i, retry.Permanent(err))
 			continue
 		}
 		if len(doc) > d.maxRequest-len(actionLine)-2 {
-			res.fail(i, retry.Permanent(fmt.Errorf("document of %d bytes exceeds the %d-byte request limit (http.max_content_length)",
+			res.Fail(i, retry.Permanent(fmt.Errorf("document of %d bytes exceeds the %d-byte request limit (http.max_content_length)",
 				len(doc), d.maxRequest-len(actionLine)-2)))
 			continue
 		}
@@ -211,13 +211,13 @@ func (d *Destination) Deliver(ctx context.Context, b destination.Batch) error {
 		if stop != nil {
 			for _, c := range stack {
 				for _, i := range c {
-					res.fail(i, stop)
+					res.Fail(i, stop)
 				}
 			}
 			break
 		}
 	}
-	return res.err()
+	return res.Err()
 }
 
 // document returns the record as a one-line JSON document.
@@ -235,7 +235,7 @@ func document(r []byte) ([]byte, error) {
 // send posts one chunk. It records the outcome of its documents in res
 // and returns the halves to send instead (413), or an error for the
 // chunks not sent yet when sending more is pointless.
-func (d *Destination) send(ctx context.Context, docs [][]byte, chunk []int, res *results) (split [2][]int, stop error) {
+func (d *Destination) send(ctx context.Context, docs [][]byte, chunk []int, res *destination.Results) (split [2][]int, stop error) {
 	size := 0
 	for _, i := range chunk {
 		size += len(actionLine) + len(docs[i]) + 2
@@ -249,7 +249,7 @@ func (d *Destination) send(ctx context.Context, docs [][]byte, chunk []int, res 
 	}
 	failAll := func(err error) {
 		for _, i := range chunk {
-			res.fail(i, err)
+			res.Fail(i, err)
 		}
 	}
 	rctx, cancel := context.WithTimeout(ctx, RequestTimeout)
@@ -297,13 +297,13 @@ func (d *Destination) send(ctx context.Context, docs [][]byte, chunk []int, res 
 			if !ie.Retryable() {
 				e = retry.Permanent(ie)
 			}
-			res.fail(chunk[k], e)
+			res.Fail(chunk[k], e)
 		}
 		return split, nil
 	case code == http.StatusRequestEntityTooLarge:
 		drain(resp.Body)
 		if len(chunk) == 1 {
-			res.fail(chunk[0], retry.Permanent(&wrapped{
+			res.Fail(chunk[0], retry.Permanent(&wrapped{
 				msg: fmt.Sprintf("document of %d bytes (request of %d bytes) exceeds the cluster's http.max_content_length (status 413)", len(docs[chunk[0]]), size),
 				err: &httpdest.StatusError{Code: code},
 			}))
@@ -413,47 +413,3 @@ func oneLine(s string, n int) string {
 // drain reads what is left of a response body, to a bound, so the
 // connection can be reused.
 func drain(r io.Reader) { _, _ = io.CopyN(io.Discard, r, 64<<10) }
-
-// results collects the outcome of each record of a batch.
-type results struct {
-	errs   []error
-	failed int
-}
-
-func newResults(n int) *results { return &results{errs: make([]error, n)} }
-
-func (r *results) fail(i int, err error) {
-	if r.errs[i] == nil {
-		r.failed++
-	}
-	r.errs[i] = err
-}
-
-// err returns nil when every record went, the error itself when every
-// record failed with the same error (a whole-request failure), and a
-// *BatchError otherwise.
-func (r *results) err() error {
-	if r.failed == 0 {
-		return nil
-	}
-	if r.failed == len(r.errs) {
-		first := r.errs[0]
-		same := true
-		for _, e := range r.errs[1:] {
-			if e != first {
-				same = false
-				break
-			}
-		}
-		if same {
-			return first
-		}
-	}
-	be := &destination.BatchError{Failed: make([]destination.ItemError, 0, r.failed)}
-	for i, e := range r.errs {
-		if e != nil {
-			be.Failed = append(be.Failed, destination.ItemError{Index: i, Err: e})
-		}
-	}
-	return be
-}

@@ -178,22 +178,22 @@ func (d *Destination) Deliver(ctx context.Context, b destination.Batch) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("not sent: %w", err)
 	}
-	res := newResults(n)
+	res := destination.NewResults(n)
 	envs := make([][]byte, n)
 	pending := make([]int, 0, n)
 	now := d.now()
 	for i, r := range b.Records {
 		if len(r) > MaxEventBytes {
-			res.fail(i, retry.Permanent(fmt.Errorf("event of %d bytes exceeds the %d-byte event limit", len(r), MaxEventBytes)))
+			res.Fail(i, retry.Permanent(fmt.Errorf("event of %d bytes exceeds the %d-byte event limit", len(r), MaxEventBytes)))
 			continue
 		}
 		env, err := d.envelope(r, now)
 		if err != nil {
-			res.fail(i, retry.Permanent(err))
+			res.Fail(i, retry.Permanent(err))
 			continue
 		}
 		if len(env) > d.maxBody {
-			res.fail(i, retry.Permanent(fmt.Errorf("event of %d bytes (%d with its HEC envelope) exceeds the %d-byte request limit",
+			res.Fail(i, retry.Permanent(fmt.Errorf("event of %d bytes (%d with its HEC envelope) exceeds the %d-byte request limit",
 				len(r), len(env), d.maxBody)))
 			continue
 		}
@@ -212,12 +212,12 @@ func (d *Destination) Deliver(ctx context.Context, b destination.Batch) error {
 		switch {
 		case o.whole != nil:
 			for _, i := range pending[pos:] {
-				res.fail(i, o.whole)
+				res.Fail(i, o.whole)
 			}
-			return res.err()
+			return res.Err()
 		case o.tooLarge:
 			if len(chunk) == 1 {
-				res.fail(chunk[0], retry.Permanent(&wrapped{
+				res.Fail(chunk[0], retry.Permanent(&wrapped{
 					msg: fmt.Sprintf("event of %d bytes (with its HEC envelope) exceeds the collector's max_content_length (status 413)", size),
 					err: &httpdest.StatusError{Code: http.StatusRequestEntityTooLarge},
 				}))
@@ -227,7 +227,7 @@ func (d *Destination) Deliver(ctx context.Context, b destination.Batch) error {
 			perReq = max(1, len(chunk)/2)
 		case o.rejected >= 0:
 			o.err.Event = chunk[o.rejected]
-			res.fail(chunk[o.rejected], retry.Permanent(o.err))
+			res.Fail(chunk[o.rejected], retry.Permanent(o.err))
 			pos += o.rejected + 1
 			perReq = max(1, len(chunk)/2)
 		default:
@@ -235,7 +235,7 @@ func (d *Destination) Deliver(ctx context.Context, b destination.Batch) error {
 			perReq = min(len(pending), 2*perReq)
 		}
 	}
-	return res.err()
+	return res.Err()
 }
 
 // outcome is the result of one request.
@@ -454,46 +454,3 @@ func (e *wrapped) Error() string { return e.msg }
 func (e *wrapped) Unwrap() error { return e.err }
 
 func drain(r io.Reader) { _, _ = io.CopyN(io.Discard, r, 64<<10) }
-
-// results collects the outcome of each record of a batch.
-type results struct {
-	errs   []error
-	failed int
-}
-
-func newResults(n int) *results { return &results{errs: make([]error, n)} }
-
-func (r *results) fail(i int, err error) {
-	if r.errs[i] == nil {
-		r.failed++
-	}
-	r.errs[i] = err
-}
-
-// err returns nil when every record went, the error itself when every
-// record failed with the same error (a whole-request failure), and a
-// *BatchError otherwise.
-func (r *results) err() error {
-	if r.failed == 0 {
-		return nil
-	}
-	if r.failed == len(r.errs) {
-		first, same := r.errs[0], true
-		for _, e := range r.errs[1:] {
-			if e != first {
-				same = false
-				break
-			}
-		}
-		if same {
-			return first
-		}
-	}
-	be := &destination.BatchError{Failed: make([]destination.ItemError, 0, r.failed)}
-	for i, e := range r.errs {
-		if e != nil {
-			be.Failed = append(be.Failed, destination.ItemError{Index: i, Err: e})
-		}
-	}
-	return be
-}
