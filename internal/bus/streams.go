@@ -181,3 +181,16 @@ func StoredSize(subject string, h nats.Header, data []byte) int64 {
 	}
 	return n + 4 + int64(len("NATS/1.0\r\n")+hl+2)
 }
+
+// PurgeDeadLetters removes every dead letter of a stream (the stream is
+// being deleted).
+func (b *Bus) PurgeDeadLetters(ctx context.Context, streamID string) error {
+	s, err := b.JS.Stream(ctx, DLQStream)
+	if err != nil {
+		return fmt.Errorf("bus: dead letters: %w", err)
+	}
+	if err := s.Purge(ctx, jetstream.WithPurgeSubject(DLQSubject(streamID, ">"))); err != nil {
+		return fmt.Errorf("bus: purge dead letters of %s: %w", streamID, err)
+	}
+	return nil
+}

@@ -335,15 +335,3 @@ func (r *replayer) flush(ctx context.Context, dest string, f *replayFrame) error
 	return nil
 }
 
-// PurgeDeadLetters removes every dead letter of a stream (the stream is
-// being deleted).
-func PurgeDeadLetters(ctx context.Context, b *bus.Bus, streamID string) error {
-	s, err := b.JS.Stream(ctx, bus.DLQStream)
-	if err != nil {
-		return fmt.Errorf("dead letters: %w", err)
-	}
-	if err := s.Purge(ctx, jetstream.WithPurgeSubject(bus.DLQSubject(streamID, ">"))); err != nil {
-		return fmt.Errorf("dead letters: purge %s: %w", streamID, err)
-	}
-	return nil
-}

@@ -423,7 +423,7 @@ func TestDeadLettersListAndReplay(t *testing.T) {
 		t.Fatalf("small status %+v", s)
 	}
 
-	if err := PurgeDeadLetters(t.Context(), w.b, st.ID); err != nil {
+	if err := w.b.PurgeDeadLetters(t.Context(), st.ID); err != nil {
 		t.Fatal(err)
 	}
 	if rest, _, _ := ListDeadLetters(t.Context(), w.b, st.ID, "", 0, 0); len(rest) != 0 {

@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/runnel/runnel/internal/bus"
 	"github.com/runnel/runnel/internal/model"
 	"github.com/runnel/runnel/internal/secret"
 )
@@ -153,8 +150,8 @@ func (s *Store) DeleteStream(ctx context.Context, ws, id string, ifMatch uint64,
 	if err := s.b.DeleteEventStream(ctx, prev.ID); err != nil {
 		s.log.Warn("delete event stream", "stream", prev.ID, "error", err)
 	}
-	if dlq, err := s.b.JS.Stream(ctx, bus.DLQStream); err == nil {
-		_ = dlq.Purge(ctx, jetstream.WithPurgeSubject(bus.DLQSubject(prev.ID, ">")))
+	if err := s.b.PurgeDeadLetters(ctx, prev.ID); err != nil {
+		s.log.Warn("purge dead letters of deleted stream", "stream", prev.ID, "error", err)
 	}
 	s.record(ctx, ws, a, model.ActivityDeleted, "stream", prev.ID, prev.Name)
 	return nil
