@@ -334,4 +334,3 @@ func (r *replayer) flush(ctx context.Context, dest string, f *replayFrame) error
 	f.seqs = f.seqs[:0]
 	return nil
 }
-
