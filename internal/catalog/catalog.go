@@ -33,6 +33,14 @@ import (
 // no presets, any path allowed in templates.
 const Custom = "custom"
 
+// The data sources with a catalog.
+const (
+	ActivityHistory  = "activity_history"
+	EdgeApplications = "edge_applications"
+	EdgeFunctions    = "edge_functions"
+	WAFEvents        = "waf_events"
+)
+
 // Variable types.
 const (
 	TypeString    = "string"

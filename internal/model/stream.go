@@ -38,12 +38,15 @@ type Stream struct {
 	// Destinations receive the stream's events.
 	Destinations []Destination `json:"destinations"`
 
-	// Processors, Schema and Domains are part of the stream definition
-	// but not supported by this version: a definition that sets them is
-	// rejected, naming them, rather than silently ignored.
+	// Domains selects the hosts whose events are kept and the share of
+	// events kept (sampling).
+	Domains *Domains `json:"domains,omitempty"`
+	// Processors are applied to each event in order before delivery (SPEC §5; compiled by package pipeline).
 	Processors json.RawMessage `json:"processors,omitempty"`
-	Schema     json.RawMessage `json:"schema,omitempty"`
-	Domains    json.RawMessage `json:"domains,omitempty"`
+	// Schema is a JSON Schema (2020-12) every event must match.
+	Schema json.RawMessage `json:"schema,omitempty"`
+	// LogFormat is the nginx log_format of text/plain access-log lines sent to an edge_applications stream (default: nginx's "combined").
+	LogFormat string `json:"log_format,omitempty"`
 
 	// InletID is the stream's 64-hex-character ingest address; assigned by the server.
 	InletID   string    `json:"inlet_id,omitempty"`
@@ -97,7 +100,7 @@ type Destination struct {
 	Batch Batch `json:"batch,omitzero"`
 	// Health configures the availability probe.
 	Health Health `json:"health,omitzero"`
-	// Route is a CEL condition selecting the events this destination receives (not supported by this version).
+	// Route is a CEL condition selecting the events this destination receives (default: every event).
 	Route string `json:"route,omitempty"`
 }
 
@@ -239,14 +242,13 @@ func (s *Stream) Validate(kinds Kinds) FieldErrors {
 		errs.Add("data_source", "unknown data source %q (want one of %s)", s.DataSource, strings.Join(catalog.Names(), ", "))
 	}
 	errs.Merge("template", s.Template.validate(s.DataSource))
-	if isSet(s.Processors) {
-		errs.Add("processors", "processors are not supported by this version of Runnel")
+	if s.Domains != nil {
+		errs.Merge("domains", s.Domains.validate(s.DataSource))
 	}
-	if isSet(s.Schema) {
-		errs.Add("schema", "schema validation is not supported by this version of Runnel")
-	}
-	if isSet(s.Domains) {
-		errs.Add("domains", "domains are not supported by this version of Runnel")
+	if s.LogFormat != "" && s.DataSource != catalog.EdgeApplications {
+		errs.Add("log_format", "only streams of data source %s take access-log lines", catalog.EdgeApplications)
+	} else if len(s.LogFormat) > 4096 {
+		errs.Add("log_format", "must be at most 4096 characters")
 	}
 	if s.Buffer.MaxBytes < 1<<20 {
 		errs.Add("buffer.max_bytes", "must be at least 1MiB")
@@ -350,8 +352,8 @@ func (d *Destination) validate(kinds Kinds) FieldErrors {
 	if d.Health.Interval < Duration(time.Second) {
 		errs.Add("health.interval", "must be at least 1s")
 	}
-	if d.Route != "" {
-		errs.Add("route", "routes are not supported by this version of Runnel")
+	if len(d.Route) > 4096 {
+		errs.Add("route", "must be at most 4096 characters")
 	}
 	return errs
 }

@@ -238,7 +238,6 @@ func TestValidate(t *testing.T) {
 		{"null is not set", func(s *Stream) {
 			s.Processors = json.RawMessage(`null`)
 			s.Schema = json.RawMessage(` null `)
-			s.Domains = json.RawMessage(`null`)
 			s.Template.Dataset = json.RawMessage(`null`)
 		}, nil, nil},
 
@@ -284,12 +283,31 @@ func TestValidate(t *testing.T) {
 			[]string{"template"}, []string{"at most one of variables, dataset and preset"}},
 		{"variables and preset", func(s *Stream) { s.Template.Preset = "p" },
 			[]string{"template.preset", "template"}, nil},
-		{"processors", func(s *Stream) { s.Processors = json.RawMessage(`[{"set":{}}]`) },
-			[]string{"processors"}, []string{"processors are not supported"}},
-		{"schema", func(s *Stream) { s.Schema = json.RawMessage(`{"type":"object"}`) },
-			[]string{"schema"}, []string{"schema validation is not supported"}},
-		{"domains", func(s *Stream) { s.Domains = json.RawMessage(`{"all":true}`) },
-			[]string{"domains"}, []string{"domains are not supported"}},
+		// Processors and schema are compiled by package pipeline.
+		{"processors", func(s *Stream) { s.Processors = json.RawMessage(`[{"set":{}}]`) }, nil, nil},
+		{"schema", func(s *Stream) { s.Schema = json.RawMessage(`{"type":"object"}`) }, nil, nil},
+		{"domains all", func(s *Stream) { s.Domains = &Domains{All: ptr(true), SamplingPercent: ptr(12.5)} }, nil, nil},
+		{"domains list", func(s *Stream) { s.Domains = &Domains{List: []string{"a.example.com", "*.Example.org", "b:8080"}} },
+			[]string{"domains.list[2]"}, []string{`"b:8080" is not a host name`}},
+		{"domains all and list", func(s *Stream) { s.Domains = &Domains{All: ptr(true), List: []string{"a.example.com"}} },
+			[]string{"domains"}, []string{"not both"}},
+		{"domains none", func(s *Stream) { s.Domains = &Domains{All: ptr(false)} },
+			[]string{"domains.list"}, []string{"required when all is false"}},
+		{"domains duplicate", func(s *Stream) { s.Domains = &Domains{List: []string{"a.example.com", "A.example.com"}} },
+			[]string{"domains.list[1]"}, []string{"duplicate"}},
+		{"domains bad host", func(s *Stream) { s.Domains = &Domains{List: []string{"a..b", "-a.b", "*", "a b"}} },
+			[]string{"domains.list[0]", "domains.list[1]", "domains.list[2]", "domains.list[3]"}, nil},
+		{"domains of activity", func(s *Stream) {
+			s.DataSource = "activity_history"
+			s.Template = Template{}
+			s.Domains = &Domains{List: []string{"a.example.com"}}
+		}, []string{"domains.list"}, []string{"do not apply to data source activity_history"}},
+		{"sampling zero", func(s *Stream) { s.Domains = &Domains{SamplingPercent: ptr(0.0)} },
+			[]string{"domains.sampling_percent"}, []string{"more than 0 and at most 100"}},
+		{"sampling over", func(s *Stream) { s.Domains = &Domains{SamplingPercent: ptr(100.5)} }, []string{"domains.sampling_percent"}, nil},
+		{"sampling decimals", func(s *Stream) { s.Domains = &Domains{SamplingPercent: ptr(33.333)} },
+			[]string{"domains.sampling_percent"}, []string{"two decimals"}},
+		{"log format custom", func(s *Stream) { s.LogFormat = "$remote_addr" }, []string{"log_format"}, []string{"only streams of data source edge_applications"}},
 		{"buffer too small", func(s *Stream) { s.Buffer.MaxBytes = 1<<20 - 1 }, []string{"buffer.max_bytes"}, []string{"1MiB"}},
 		{"buffer negative", func(s *Stream) { s.Buffer.MaxBytes = -1 }, []string{"buffer.max_bytes"}, nil},
 		{"buffer age", func(s *Stream) { s.Buffer.MaxAge = Duration(59 * time.Second) }, []string{"buffer.max_age"}, []string{"1m"}},
@@ -337,8 +355,9 @@ func TestValidate(t *testing.T) {
 		{"batch age large", func(s *Stream) { s.Destinations[1].Batch.MaxAge = Duration(time.Hour + 1) }, []string{"destinations[1].batch.max_age"}, nil},
 		{"health", func(s *Stream) { s.Destinations[0].Health.Interval = Duration(999 * time.Millisecond) },
 			[]string{"destinations[0].health.interval"}, []string{"at least 1s"}},
-		{"route", func(s *Stream) { s.Destinations[1].Route = `event.status == "declined"` },
-			[]string{"destinations[1].route"}, []string{"routes are not supported"}},
+		{"route", func(s *Stream) { s.Destinations[1].Route = `event.status == "declined"` }, nil, nil},
+		{"route long", func(s *Stream) { s.Destinations[1].Route = strings.Repeat("x", 4097) },
+			[]string{"destinations[1].route"}, []string{"at most 4096"}},
 
 		// Several at once, in the order Validate checks them.
 		{"everything", func(s *Stream) {
@@ -349,21 +368,21 @@ func TestValidate(t *testing.T) {
 			s.Template = Template{Variables: []string{"a"}, Dataset: json.RawMessage(`{}`), Preset: "p"}
 			s.Processors = json.RawMessage(`[]`)
 			s.Schema = json.RawMessage(`{}`)
-			s.Domains = json.RawMessage(`{"list":["a.example.com"]}`)
+			s.Domains = &Domains{List: []string{"a..example.com"}}
 			s.Buffer = Buffer{MaxBytes: 1, MaxAge: 1, Overflow: "x"}
 			s.Limits = StreamLimits{MaxPayload: 1, EventsPerSecond: -1, Burst: -1}
 			s.Destinations = []Destination{
 				{Name: "a b", Type: "http", Settings: map[string]any{}, Payload: Payload{MaxSize: 1, Format: "x"},
-					Batch: Batch{MaxEvents: -1, MaxAge: -1}, Health: Health{Interval: 1}, Route: "true"},
+					Batch: Batch{MaxEvents: -1, MaxAge: -1}, Health: Health{Interval: 1}, Route: strings.Repeat("x", 5000)},
 				{Name: "a b", Type: "smoke_signal", Payload: Payload{MaxSize: 1 << 30, Format: "$dataset"},
-					Batch: Batch{MaxEvents: -1, MaxAge: -1}, Health: Health{Interval: Duration(time.Second)}, Route: "x"},
+					Batch: Batch{MaxEvents: -1, MaxAge: -1}, Health: Health{Interval: Duration(time.Second)}, Route: strings.Repeat("x", 5000)},
 				{Name: "ok", Type: "kafka", Payload: Payload{MaxSize: 100, Format: "$dataset"}, Batch: Batch{1, Duration(time.Second)},
 					Health: Health{Interval: Duration(time.Second)}},
 			}
 		}, []string{
 			"name", "description", "status", "data_source",
 			"template.preset", "template",
-			"processors", "schema", "domains",
+			"domains.list[0]",
 			"buffer.max_bytes", "buffer.max_age", "buffer.overflow",
 			"limits.max_payload", "limits.events_per_second", "limits.burst",
 			"destinations[0].name", "destinations[0].settings.url", "destinations[0].payload.max_size",

@@ -42,8 +42,6 @@ var notRequired = map[string]bool{
 
 // Descriptions of fields that have no Go doc comment.
 var descriptions = map[string]string{
-	"model.Stream.Schema":         "A JSON Schema (2020-12) every event must match (not supported by this version: a definition that sets it is rejected).",
-	"model.Stream.Domains":        "Domains and sampling (not supported by this version: a definition that sets it is rejected).",
 	"model.Stream.CreatedAt":      "When the stream was created; assigned by the server.",
 	"model.Stream.UpdatedAt":      "When the stream was last changed; assigned by the server.",
 	"model.Batch.MaxEvents":       "Most events in one batch (default per destination type, 1 to 100000).",
@@ -97,7 +95,6 @@ var fieldOverrides = map[string]func(map[string]any){
 		p["items"] = map[string]any{"type": "object"}
 	},
 	"model.Stream.Schema":  func(p map[string]any) { p["type"] = "object" },
-	"model.Stream.Domains": func(p map[string]any) { p["type"] = "object" },
 	"model.Template.Dataset": func(p map[string]any) {
 		p["type"] = "object"
 	},
