@@ -94,7 +94,7 @@ var fieldOverrides = map[string]func(map[string]any){
 		p["type"] = "array"
 		p["items"] = map[string]any{"type": "object"}
 	},
-	"model.Stream.Schema":  func(p map[string]any) { p["type"] = "object" },
+	"model.Stream.Schema": func(p map[string]any) { p["type"] = "object" },
 	"model.Template.Dataset": func(p map[string]any) {
 		p["type"] = "object"
 	},
