@@ -43,11 +43,12 @@ environment only:
 	fs.String("log-format", "text", "log format: text or json")
 	fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.String("public-url", "", "base URL clients reach this server at, for inlet_url (default: from each request's Host)")
+	fs.String("lookup-dir", "", "directory of the files enrich processors read (lookup CSV tables, GeoIP databases); default <data-dir>/lookups")
 	for _, f := range [][2]string{
 		{"data-dir", "RUNNEL_DATA_DIR"}, {"listen", "RUNNEL_LISTEN"}, {"nats", "RUNNEL_NATS"},
 		{"fsync", "RUNNEL_FSYNC"}, {"replicas", "RUNNEL_REPLICAS"}, {"tls-cert", "RUNNEL_TLS_CERT"},
 		{"tls-key", "RUNNEL_TLS_KEY"}, {"log-format", "RUNNEL_LOG_FORMAT"}, {"log-level", "RUNNEL_LOG_LEVEL"},
-		{"public-url", "RUNNEL_PUBLIC_URL"},
+		{"public-url", "RUNNEL_PUBLIC_URL"}, {"lookup-dir", "RUNNEL_LOOKUP_DIR"},
 	} {
 		setEnv(fs, f[0], f[1])
 	}
@@ -91,6 +92,7 @@ func serveConfig(cmd *cobra.Command, env func(string) string) (server.Config, er
 		LogFormat:  strings.ToLower(str("log-format")),
 		LogLevel:   strings.ToLower(str("log-level")),
 		PublicURL:  strings.TrimRight(str("public-url"), "/"),
+		LookupDir:  str("lookup-dir"),
 		SecretKey:  env(envSecretKey),
 		AdminToken: strings.TrimSpace(env(envAdminToken)),
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/runnel/runnel/internal/destination"
 	"github.com/runnel/runnel/internal/event"
+	"github.com/runnel/runnel/internal/pipeline/processors"
 	"github.com/runnel/runnel/internal/retry"
 	"github.com/runnel/runnel/internal/telemetry"
 	"github.com/runnel/runnel/internal/template"
@@ -39,6 +40,11 @@ type Config struct {
 	Limits   destination.Limits
 	Template *template.Template
 	Payload  *template.Payload
+	// Chain is the destination's processing (the stream's domains,
+	// sampling and processors, then its route as route 0), with Renderer
+	// the plan's; nil: every event goes straight to the template.
+	Chain    *processors.Chain
+	Renderer *processors.Renderer
 
 	// MaxEvents and MaxAge are the destination's batch options.
 	MaxEvents int
@@ -99,6 +105,7 @@ type Deliverer struct {
 	scratch []byte
 	carry   []byte
 	dls     []DeadLetter // builder's dead letters of the current frame
+	pc      procCounts   // builder's processing counts of the current frame
 
 	// sender state
 	idx, next []int
@@ -125,6 +132,8 @@ func NewDeliverer(cfg Config) (*Deliverer, error) {
 		return nil, errors.New("delivery: no destination")
 	case cfg.Template == nil || cfg.Payload == nil:
 		return nil, errors.New("delivery: no template or payload")
+	case cfg.Chain != nil && cfg.Renderer == nil:
+		return nil, errors.New("delivery: a chain without its renderer")
 	case cfg.DeadLetters == nil:
 		return nil, errors.New("delivery: no dead-letter sink")
 	case cfg.MaxAge <= 0:
@@ -193,6 +202,7 @@ func (d *Deliverer) Run(ctx context.Context, src <-chan Msg) {
 	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHard()
 	d.soft, d.hard = ctx, hard
+	d.stats.chain.Store(d.cfg.Chain)
 	d.stats.setRunning(1)
 	defer d.stats.setRunning(-1)
 	if d.stats.isAvailable() {
@@ -443,19 +453,25 @@ func (d *Deliverer) frame(m Msg) bool {
 		n++
 		cur := d.cur
 		start := len(cur.buf)
-		var err error
-		if ascii {
-			d.scratch, err = d.cfg.Template.Render(d.scratch[:0], ev)
-			if err == nil {
-				cur.buf = d.cfg.Payload.Encode(cur.buf, d.scratch)
+		if d.cfg.Chain != nil {
+			if !d.process(ev, eventKey(f.Received, n, ev)) {
+				continue
 			}
 		} else {
-			cur.buf, err = d.cfg.Template.Render(cur.buf, ev)
-		}
-		if err != nil {
-			cur.buf = cur.buf[:start]
-			d.dls = append(d.dls, d.deadLetter(ev, "render: "+err.Error(), StatusUnprocessed, 0))
-			continue
+			var err error
+			if ascii {
+				d.scratch, err = d.cfg.Template.Render(d.scratch[:0], ev)
+				if err == nil {
+					cur.buf = d.cfg.Payload.Encode(cur.buf, d.scratch)
+				}
+			} else {
+				cur.buf, err = d.cfg.Template.Render(cur.buf, ev)
+			}
+			if err != nil {
+				cur.buf = cur.buf[:start]
+				d.dls = append(d.dls, d.deadLetter(ev, "render: "+err.Error(), StatusUnprocessed, 0))
+				continue
+			}
 		}
 		l := len(cur.buf) - start
 		if limit, over := d.oversize(l); over {
@@ -484,6 +500,10 @@ func (d *Deliverer) frame(m Msg) bool {
 	}
 	d.stats.processed.Add(uint64(n))
 	d.m.processed.Add(float64(n))
+	if d.pc != (procCounts{}) {
+		d.counted(d.pc)
+		d.pc = procCounts{}
+	}
 	if len(d.dls) > 0 {
 		if !d.putDeadLetters(d.dls) {
 			return false

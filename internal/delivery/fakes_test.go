@@ -13,6 +13,8 @@ import (
 
 	"github.com/runnel/runnel/internal/destination"
 	"github.com/runnel/runnel/internal/event"
+	"github.com/runnel/runnel/internal/model"
+	"github.com/runnel/runnel/internal/pipeline/processors"
 	"github.com/runnel/runnel/internal/retry"
 	"github.com/runnel/runnel/internal/telemetry"
 	"github.com/runnel/runnel/internal/template"
@@ -210,6 +212,11 @@ type rigOpts struct {
 	batches   int
 	backoff   retry.Backoff // zero: retry.DefaultBackoff
 	interval  time.Duration // health interval; zero: 1 minute
+	// procs (processors JSON) and route, with the CEL variables procVars:
+	// the deliverer gets a chain when either is set.
+	procs    string
+	route    string
+	procVars []string
 }
 
 func newRig(t *testing.T, o rigOpts) *rig {
@@ -247,9 +254,19 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	default:
 		dst = d
 	}
+	var chain *processors.Chain
+	if o.procs != "" || o.route != "" {
+		var errs model.FieldErrors
+		chain, errs = processors.Compile(json.RawMessage(o.procs), processors.Options{
+			Vars: o.procVars, Routes: []processors.Route{{Path: "destinations[0].route", Expr: o.route}}, Salt: []byte("salt"),
+		})
+		if errs != nil {
+			t.Fatal(errs)
+		}
+	}
 	r.d, err = NewDeliverer(Config{
 		StreamID: "str_test", Workspace: "w", StreamName: "s", Destination: "me",
-		Dest: dst, Limits: o.limits, Template: tpl, Payload: p,
+		Dest: dst, Limits: o.limits, Template: tpl, Payload: p, Chain: chain, Renderer: processors.NewRenderer(tpl),
 		MaxEvents: o.maxEvents, MaxAge: o.maxAge, HealthInterval: o.interval, Backoff: o.backoff,
 		DeadLetters: r.sink, Metrics: testMetrics, batches: o.batches,
 	})

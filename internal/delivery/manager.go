@@ -31,6 +31,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// BacklogInterval is how often the backlog gauge is refreshed (default 30 s).
 	BacklogInterval time.Duration
+	// Plan gives the server-side compile options of a stream (its salt,
+	// the lookup directory); nil: none (enrich lookups refused, no salt).
+	Plan func(st *model.Stream) pipeline.Options
 }
 
 // Manager runs one deliverer per destination of every active stream on
@@ -194,7 +197,11 @@ func (m *Manager) reconcile(sr *streamRun) {
 		if plan == nil {
 			// One plan per stream version, shared by its deliverers.
 			var errs model.FieldErrors
-			if plan, errs = pipeline.Compile(st); errs != nil {
+			var po pipeline.Options
+			if m.opts.Plan != nil {
+				po = m.opts.Plan(st)
+			}
+			if plan, errs = pipeline.Compile(st, po); errs != nil {
 				m.log.Error("stream does not compile, not delivering", "stream", st.ID, "error", errs)
 				return
 			}
@@ -238,13 +245,16 @@ func (m *Manager) forgetMetrics(r *runner, workspace, stream, dest string) {
 	})
 }
 
-// configHash identifies what a deliverer is built from.
+// configHash identifies what a deliverer is built from: a change of the
+// stream's processing restarts it with a new chain.
 func configHash(st *model.Stream, d *model.Destination) string {
 	b, _ := json.Marshal(struct {
-		W, N string
-		T    model.Template
-		D    *model.Destination
-	}{st.Workspace, st.Name, st.Template, d})
+		W, N, DS string
+		T        model.Template
+		P        json.RawMessage
+		Dom      *model.Domains
+		D        *model.Destination
+	}{st.Workspace, st.Name, st.DataSource, st.Template, st.Processors, st.Domains, d})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
@@ -253,7 +263,7 @@ func configHash(st *model.Stream, d *model.Destination) string {
 // ctx is done, rebuilding it after setup failures.
 func (m *Manager) runDestination(ctx context.Context, st *model.Stream, d *model.Destination, plan *pipeline.Plan, stats *Stats) {
 	log := m.log.With("stream", st.ID, "destination", d.Name)
-	tpl, payload := plan.Template, plan.Payloads[d.Name]
+	tpl, payload, chain := plan.Template, plan.Payloads[d.Name], plan.Chains[d.Name]
 	for attempt := 1; ctx.Err() == nil; attempt++ {
 		dst, kind, err := m.reg.New(ctx, d, destination.Deps{Logger: log, HTTPClient: m.opts.HTTPClient, Stream: st.Name, Destination: d.Name})
 		if err != nil {
@@ -281,6 +291,8 @@ func (m *Manager) runDestination(ctx context.Context, st *model.Stream, d *model
 			Limits:         kind.Limits,
 			Template:       tpl,
 			Payload:        payload,
+			Chain:          chain,
+			Renderer:       plan.Renderer,
 			MaxEvents:      d.Batch.MaxEvents,
 			MaxAge:         d.Batch.MaxAge.D(),
 			HealthInterval: d.Health.Interval.D(),

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/runnel/runnel/internal/pipeline/processors"
 	"github.com/runnel/runnel/internal/retry"
 	"github.com/runnel/runnel/internal/telemetry"
 )
@@ -90,7 +91,11 @@ func cleanText(s string) string {
 // health until its own first probe.
 type Stats struct {
 	delivered, failed, retried, deadLettered, filtered, processed atomic.Uint64
+	sampledOut, routedAway, procErrors, masked, parseErrors       atomic.Uint64
 	probes, probeFailures                                         atomic.Uint64
+	// chain is the running deliverer's processing chain (its
+	// per-processor counters), nil without one.
+	chain atomic.Pointer[processors.Chain]
 
 	mu          sync.Mutex
 	unavailable bool
@@ -109,6 +114,7 @@ type Stats struct {
 // StatsSnapshot is a copy of Stats.
 type StatsSnapshot struct {
 	Delivered, Failed, Retried, DeadLettered, Filtered, Processed uint64
+	SampledOut, RoutedAway, ProcessorErrors, Masked, ParseErrors  uint64
 	Probes, ProbeFailures                                         uint64
 
 	Available        bool
@@ -132,6 +138,11 @@ func (s *Stats) Snapshot() StatsSnapshot {
 		DeadLettered:     s.deadLettered.Load(),
 		Filtered:         s.filtered.Load(),
 		Processed:        s.processed.Load(),
+		SampledOut:       s.sampledOut.Load(),
+		RoutedAway:       s.routedAway.Load(),
+		ProcessorErrors:  s.procErrors.Load(),
+		Masked:           s.masked.Load(),
+		ParseErrors:      s.parseErrors.Load(),
 		Probes:           s.probes.Load(),
 		ProbeFailures:    s.probeFailures.Load(),
 		Available:        !s.unavailable,
@@ -265,6 +276,8 @@ func (s *Stats) setRunning(delta int) {
 // metricSet holds one destination's metric series, resolved once.
 type metricSet struct {
 	processed, delivered, failed, retried, deadLettered prometheus.Counter
+	filtered, sampledOut, routedAway, procErrors        prometheus.Counter
+	masked, parseErrors                                 prometheus.Counter
 	probeOK, probeErr                                   prometheus.Counter
 	healthy                                             prometheus.Gauge
 	latency, batchBytes, probeTime                      prometheus.Observer
@@ -281,6 +294,12 @@ func newMetricSet(m *telemetry.Metrics, workspace, stream, dest string) metricSe
 		failed:       m.Failed.With(l),
 		retried:      m.Retried.With(l),
 		deadLettered: m.DeadLettered.With(l),
+		filtered:     m.Filtered.With(l),
+		sampledOut:   m.SampledOut.With(l),
+		routedAway:   m.RoutedAway.With(l),
+		procErrors:   m.ProcErrors.With(l),
+		masked:       m.Masked.With(l),
+		parseErrors:  m.ParseErrors.With(l),
 		healthy:      m.Healthy.With(l),
 		latency:      m.Latency.With(l),
 		batchBytes:   m.BatchBytes.With(l),
@@ -296,7 +315,7 @@ func deleteMetrics(m *telemetry.Metrics, workspace, stream, dest string) {
 		return
 	}
 	l := prometheus.Labels{"workspace": workspace, "stream": stream, "destination": dest}
-	for _, v := range []*prometheus.CounterVec{m.Processed, m.Delivered, m.Failed, m.Retried, m.DeadLettered, m.Filtered, m.SampledOut} {
+	for _, v := range []*prometheus.CounterVec{m.Processed, m.Delivered, m.Failed, m.Retried, m.DeadLettered, m.Filtered, m.SampledOut, m.RoutedAway, m.ProcErrors, m.Masked, m.ParseErrors} {
 		v.Delete(l)
 	}
 	m.Backlog.Delete(l)

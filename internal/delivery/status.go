@@ -12,6 +12,7 @@ import (
 	"github.com/runnel/runnel/internal/bus"
 	"github.com/runnel/runnel/internal/event"
 	"github.com/runnel/runnel/internal/model"
+	"github.com/runnel/runnel/internal/pipeline/processors"
 )
 
 // Health values.
@@ -84,7 +85,79 @@ type DestinationStatus struct {
 	Failed       uint64 `json:"failed"`
 	Retried      uint64 `json:"retried"`
 	DeadLettered uint64 `json:"dead_lettered"`
-	Filtered     uint64 `json:"filtered"`
+	// Filtered counts events dropped by a filter processor or by the
+	// stream's domains; SampledOut by sampling (the stream's
+	// sampling_percent or a sample processor); RoutedAway those the
+	// destination's route did not select. ProcessorErrors are events a
+	// processor or the route failed on: each is dead-lettered (and in
+	// DeadLettered too). MaskedValues and ParseErrors count values.
+	Filtered        uint64 `json:"filtered"`
+	SampledOut      uint64 `json:"sampled_out"`
+	RoutedAway      uint64 `json:"routed_away"`
+	ProcessorErrors uint64 `json:"processor_errors"`
+	MaskedValues    uint64 `json:"masked_values"`
+	ParseErrors     uint64 `json:"parse_errors"`
+	// Processors are the counters of each stage of the running
+	// processing, since this stream version started on this node: the
+	// stream's domains and sampling, then each processor in order, then
+	// the route. Empty when the stream has no processing.
+	Processors []ProcessorStatus `json:"processors"`
+}
+
+// ProcessorStatus is one processing stage of a destination.
+type ProcessorStatus struct {
+	// Stage is "domains", "sampling", "processors[i]" or "route".
+	Stage string `json:"stage"`
+	// Name is the processor's name (parse, mask, …); the stage otherwise.
+	Name string `json:"name"`
+	// Processed counts events that reached it.
+	Processed uint64 `json:"processed"`
+	// Dropped counts events it dropped (filtered, sampled out or routed away).
+	Dropped uint64 `json:"dropped"`
+	// DropReason is what its drops count as: filtered, sampled_out, routed_away ("" if it never drops).
+	DropReason  string `json:"drop_reason,omitempty"`
+	Errors      uint64 `json:"errors"`
+	ParseErrors uint64 `json:"parse_errors"`
+	Masked      uint64 `json:"masked"`
+}
+
+// processorStatus lists the stages of a chain with their counters.
+func processorStatus(c *processors.Chain) []ProcessorStatus {
+	out := []ProcessorStatus{}
+	if c == nil {
+		return out
+	}
+	ss := c.StageStats()
+	ps := c.Stats()
+	rs := c.RouteStats()
+	var entered uint64
+	if len(ps) > 0 {
+		entered = ps[0].Processed
+	} else {
+		for _, r := range rs {
+			entered = r.Selected + r.RoutedAway + r.Errors
+		}
+	}
+	// The stream's stages see what the processors see plus what they drop.
+	sampling := entered + ss.SampledOut
+	domains, sample := c.Stages()
+	if domains {
+		out = append(out, ProcessorStatus{Stage: "domains", Name: "domains", Processed: sampling + ss.DomainFiltered,
+			Dropped: ss.DomainFiltered, DropReason: string(processors.ReasonFiltered)})
+	}
+	if sample {
+		out = append(out, ProcessorStatus{Stage: "sampling", Name: "sampling", Processed: sampling,
+			Dropped: ss.SampledOut, DropReason: string(processors.ReasonSampledOut)})
+	}
+	for _, p := range ps {
+		out = append(out, ProcessorStatus{Stage: fmt.Sprintf("processors[%d]", p.Index), Name: p.Name, Processed: p.Processed,
+			Dropped: p.Dropped, DropReason: string(p.DropReason()), Errors: p.Errors, ParseErrors: p.ParseErrors, Masked: p.Masked})
+	}
+	for _, r := range rs {
+		out = append(out, ProcessorStatus{Stage: "route", Name: "route", Processed: r.Selected + r.RoutedAway + r.Errors,
+			Dropped: r.RoutedAway, DropReason: "routed_away", Errors: r.Errors})
+	}
+	return out
 }
 
 // Status reports the delivery state of a stream's destinations.
@@ -124,7 +197,7 @@ func (m *Manager) Status(ctx context.Context, st *model.Stream) (StreamStatus, e
 	now := time.Now()
 	for i := range st.Destinations {
 		d := &st.Destinations[i]
-		ds := DestinationStatus{Name: d.Name, Type: d.Type, Health: HealthAvailable}
+		ds := DestinationStatus{Name: d.Name, Type: d.Type, Health: HealthAvailable, Processors: []ProcessorStatus{}}
 		if sp := stats[d.Name]; sp != nil {
 			snap := sp.Snapshot()
 			if !snap.Available {
@@ -139,6 +212,9 @@ func (m *Manager) Status(ctx context.Context, st *model.Stream) (StreamStatus, e
 			ds.LastError, ds.LastStatus = snap.LastError, snap.LastStatus
 			ds.Processed, ds.Delivered, ds.Failed, ds.Retried = snap.Processed, snap.Delivered, snap.Failed, snap.Retried
 			ds.DeadLettered, ds.Filtered = snap.DeadLettered, snap.Filtered
+			ds.SampledOut, ds.RoutedAway, ds.ProcessorErrors = snap.SampledOut, snap.RoutedAway, snap.ProcessorErrors
+			ds.MaskedValues, ds.ParseErrors = snap.Masked, snap.ParseErrors
+			ds.Processors = processorStatus(sp.chain.Load())
 		}
 		if s != nil {
 			if err := backlog(ctx, s, st.ID, d.Name, state, now, &ds); err != nil {

@@ -14,11 +14,12 @@ import (
 
 // compileTemplate compiles the stream's template: a preset is replaced by
 // its variables, and every variable or dataset reference must belong to
-// the stream's data source (any path for custom). Errors name the
+// the stream's data source (any path for custom) or be written by one of
+// its processors (wrote). Errors name the
 // offending field as the definition writes it: data_source,
 // template.preset, template.variables[3], template.dataset."key". An
 // empty data source is custom, as Normalize makes it.
-func compileTemplate(st *model.Stream) (*template.Template, model.FieldErrors) {
+func compileTemplate(st *model.Stream, wrote []string) (*template.Template, model.FieldErrors) {
 	var errs model.FieldErrors
 	ds := st.DataSource
 	if ds == "" {
@@ -33,7 +34,7 @@ func compileTemplate(st *model.Stream) (*template.Template, model.FieldErrors) {
 			errs.Merge("template.preset", pe)
 			return nil, errs
 		}
-		if len(vars) > 0 || hasDataset(st.Template.Dataset) {
+		if len(vars) > 0 || isSet(st.Template.Dataset) {
 			errs.Add("template", "set at most one of variables, dataset and preset (a preset's variables cannot be changed)")
 			return nil, errs
 		}
@@ -49,13 +50,13 @@ func compileTemplate(st *model.Stream) (*template.Template, model.FieldErrors) {
 		return tpl, errs
 	}
 	for i, v := range st.Template.Variables {
-		if !catalog.Allows(ds, v) {
+		if !catalog.Allows(ds, v) && !written(wrote, v) {
 			errs.Add(fmt.Sprintf("template.variables[%d]", i), "%s", unknownVariable(ds, v))
 		}
 	}
-	if hasDataset(st.Template.Dataset) {
+	if isSet(st.Template.Dataset) {
 		for _, r := range datasetRefs(st.Template.Dataset) {
-			if !catalog.Allows(ds, r.path) {
+			if !catalog.Allows(ds, r.path) && !written(wrote, r.path) {
 				errs.Add("template.dataset."+strconv.Quote(r.key), "%s", unknownVariable(ds, "$"+r.path))
 			}
 		}
@@ -76,7 +77,7 @@ func unknownVariable(ds, v string) string {
 	return msg + "; see GET /v1/data-sources"
 }
 
-func hasDataset(raw json.RawMessage) bool {
+func isSet(raw json.RawMessage) bool {
 	t := bytes.TrimSpace(raw)
 	return len(t) > 0 && string(t) != "null"
 }

@@ -69,7 +69,7 @@ func TestCompileTemplateChecks(t *testing.T) {
 		{"unknown data source and variables", stream("nope", model.Template{Variables: []string{"x"}}),
 			[]string{"data_source"}, nil},
 	} {
-		_, errs := Compile(tc.st)
+		_, errs := Compile(tc.st, Options{})
 		var got []string
 		for _, e := range errs {
 			got = append(got, e.Path)
@@ -89,7 +89,7 @@ func TestCompileTemplateChecks(t *testing.T) {
 // A preset compiles to its variables, in order.
 func TestPresetResolves(t *testing.T) {
 	for _, p := range catalog.Presets() {
-		plan, errs := Compile(stream(p.DataSource, model.Template{Preset: p.Name}))
+		plan, errs := Compile(stream(p.DataSource, model.Template{Preset: p.Name}), Options{})
 		if errs != nil {
 			t.Fatalf("%s: %v", p.Name, errs)
 		}
@@ -114,7 +114,7 @@ func TestGoldenPresets(t *testing.T) {
 				{Name: "json", Payload: model.Payload{Format: "[$dataset]", LineSeparator: &sep, MaxSize: 1 << 20}},
 				{Name: "ascii", Payload: model.Payload{Format: "[$dataset]", LineSeparator: &sep, MaxSize: 1 << 20, ASCIIOnly: true}},
 			}}
-			plan, errs := Compile(st)
+			plan, errs := Compile(st, Options{})
 			if errs != nil {
 				t.Fatal(errs)
 			}

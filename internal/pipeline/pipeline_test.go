@@ -16,7 +16,7 @@ func TestCompile(t *testing.T) {
 			{Name: "a", Payload: model.Payload{Format: "[$dataset]", LineSeparator: &sep, MaxSize: 1000}},
 		},
 	}
-	p, errs := Compile(st)
+	p, errs := Compile(st, Options{})
 	if errs != nil {
 		t.Fatal(errs)
 	}
@@ -36,7 +36,7 @@ func TestCompileErrorsNameFields(t *testing.T) {
 		Template:     model.Template{Variables: []string{"ok", ""}},
 		Destinations: []model.Destination{{Name: "a", Payload: model.Payload{Format: "no placeholder", MaxSize: 1000}}},
 	}
-	_, errs := Compile(st)
+	_, errs := Compile(st, Options{})
 	if len(errs) != 2 || errs[0].Path != "template" || !strings.HasPrefix(errs[1].Path, "destinations[0].payload") {
 		t.Fatalf("errors: %v", errs)
 	}

@@ -7,6 +7,7 @@ package secret
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -24,7 +25,10 @@ const Prefix = "enc:v1:"
 const Mask = "********"
 
 // Box encrypts and decrypts secrets.
-type Box struct{ aead cipher.AEAD }
+type Box struct {
+	aead   cipher.AEAD
+	derive []byte // HMAC key of Derive, independent of the AEAD key
+}
 
 // New returns a Box for a key of any length (hashed to 256 bits).
 func New(key []byte) (*Box, error) {
@@ -40,7 +44,18 @@ func New(key []byte) (*Box, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secret: %w", err)
 	}
-	return &Box{aead: aead}, nil
+	d := sha256.Sum256(append([]byte("runnel/derive/v1\x00"), key...))
+	return &Box{aead: aead, derive: d[:]}, nil
+}
+
+// Derive returns 32 bytes derived from the key and label (HMAC-SHA256):
+// stable for a key, unguessable without it. Per-stream salts come from it,
+// so every node of a cluster (given the same key) derives the same salt
+// and nothing more needs to be stored or kept secret.
+func (b *Box) Derive(label string) []byte {
+	m := hmac.New(sha256.New, b.derive)
+	m.Write([]byte(label))
+	return m.Sum(nil)
 }
 
 // Load returns the Box for envKey when it is set, else for the key file

@@ -1,6 +1,7 @@
 package secret
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,5 +53,18 @@ func TestLoadGeneratesKeyFileOnce(t *testing.T) {
 	env, _ := Load("from-env", dir)
 	if _, err := env.Open(b1.Seal("x")); err == nil {
 		t.Fatalf("RUNNEL_SECRET_KEY did not override the key file")
+	}
+}
+
+func TestDerive(t *testing.T) {
+	a, _ := New([]byte("key one"))
+	a2, _ := New([]byte("key one"))
+	b, _ := New([]byte("key two"))
+	x := a.Derive("mask-salt/ws/str_1")
+	if len(x) != 32 || !bytes.Equal(x, a2.Derive("mask-salt/ws/str_1")) {
+		t.Fatalf("derive is not stable for one key: %x", x)
+	}
+	if bytes.Equal(x, a.Derive("mask-salt/ws/str_2")) || bytes.Equal(x, b.Derive("mask-salt/ws/str_1")) {
+		t.Fatal("derive gives the same bytes for another label or key")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/runnel/runnel/internal/destination"
 	"github.com/runnel/runnel/internal/model"
 	"github.com/runnel/runnel/internal/pipeline"
+	"github.com/runnel/runnel/internal/secret"
 	"github.com/runnel/runnel/internal/store"
 )
 
@@ -54,9 +55,19 @@ func (d deliveryAdapter) Test(ctx context.Context, st *model.Stream, name string
 	return c.Check(ctx)
 }
 
-// checkStream compiles the stream's plan so that a definition that would
+// streamChecker compiles a stream's plan so that a definition that would
 // not run is refused at the API.
-func checkStream(st *model.Stream) model.FieldErrors {
-	_, errs := pipeline.Compile(st)
-	return errs
+func streamChecker(opts func(*model.Stream) pipeline.Options) func(*model.Stream) model.FieldErrors {
+	return func(st *model.Stream) model.FieldErrors {
+		return pipeline.Check(st, opts(st))
+	}
+}
+
+// planOptions are the server-side compile inputs of a stream: its salt,
+// derived from the secret key (stable, the same on every node, never
+// stored), and the lookup directory.
+func planOptions(box *secret.Box, lookupDir string) func(*model.Stream) pipeline.Options {
+	return func(st *model.Stream) pipeline.Options {
+		return pipeline.Options{Salt: box.Derive("stream-salt/" + st.Workspace + "/" + st.ID), LookupDir: lookupDir}
+	}
 }

@@ -8,6 +8,9 @@ package server
 type Config struct {
 	// DataDir holds the embedded store, the secret key file and admin.token.
 	DataDir string
+	// LookupDir is where enrich processors read lookup tables and GeoIP
+	// databases (default <DataDir>/lookups).
+	LookupDir string
 	// Listen is the HTTP address (":8080").
 	Listen string
 	// NATS, when set, is an external NATS cluster ("nats://a:4222,nats://b:4222").

@@ -79,7 +79,13 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 			filepath.Join(cfg.DataDir, "admin.token"), adminSecret)
 	}
 
-	mgr := delivery.NewManager(b, kinds, metrics, log, delivery.Options{})
+	if cfg.LookupDir == "" {
+		cfg.LookupDir = filepath.Join(cfg.DataDir, "lookups")
+	}
+	planOpts := planOptions(box, cfg.LookupDir)
+	checkStream := streamChecker(planOpts)
+	mgr := delivery.NewManager(b, kinds, metrics, log, delivery.Options{Plan: planOpts})
+	metrics.Registry.MustRegister(mgr) // per-stage processing counters
 	apply := func(c store.StreamChange) {
 		if c.Op == store.Delete {
 			mgr.Remove(c.Stream.ID)

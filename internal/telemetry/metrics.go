@@ -26,6 +26,10 @@ type Metrics struct {
 	Processed    *prometheus.CounterVec // workspace, stream, destination
 	Filtered     *prometheus.CounterVec // workspace, stream, destination
 	SampledOut   *prometheus.CounterVec // workspace, stream, destination
+	RoutedAway   *prometheus.CounterVec // workspace, stream, destination — not selected by the route
+	ProcErrors   *prometheus.CounterVec // workspace, stream, destination — events a processor or the route failed on (dead-lettered)
+	Masked       *prometheus.CounterVec // workspace, stream, destination — values changed by mask processors
+	ParseErrors  *prometheus.CounterVec // workspace, stream, destination — values parse processors could not parse
 	Delivered    *prometheus.CounterVec // workspace, stream, destination
 	Failed       *prometheus.CounterVec // workspace, stream, destination — events in failed attempts
 	Retried      *prometheus.CounterVec // workspace, stream, destination — retry attempts
@@ -70,6 +74,10 @@ func NewMetrics() *Metrics {
 		Processed:     cv("processed_events_total", "Events taken from the buffer by a destination.", dl),
 		Filtered:      cv("filtered_events_total", "Events filtered out before a destination.", dl),
 		SampledOut:    cv("sampled_out_events_total", "Events removed by sampling before a destination.", dl),
+		RoutedAway:    cv("routed_away_events_total", "Events a destination's route did not select.", dl),
+		ProcErrors:    cv("processor_errors_total", "Events a processor or route failed on; each is dead-lettered.", dl),
+		Masked:        cv("masked_values_total", "Values changed by mask processors.", dl),
+		ParseErrors:   cv("parse_errors_total", "Values parse processors could not parse.", dl),
 		Delivered:     cv("delivered_events_total", "Events delivered to a destination.", dl),
 		Failed:        cv("failed_events_total", "Events in failed delivery attempts.", dl),
 		Retried:       cv("retried_total", "Delivery retries.", dl),

@@ -42,6 +42,19 @@ type Options struct {
 	// kept event after the processors; Result.Routed(i) answers for
 	// Routes[i]. At most MaxRoutes.
 	Routes []Route
+
+	// Hosts, when not empty, keeps only the events whose host matches one
+	// of them (SPEC §4 domains list): "a.example.com", or "*.example.com"
+	// for every subdomain. The others are dropped as filtered before the
+	// processors run.
+	Hosts []string
+	// HostPaths are where an event's host is read, the first holding a
+	// string wins (default DefaultHostPaths).
+	HostPaths []string
+	// SamplingPercent is the share of events the stream keeps (SPEC §4
+	// domains.sampling_percent), decided before the processors; 0 means
+	// 100.
+	SamplingPercent float64
 }
 
 // Route is one destination's condition.
@@ -192,6 +205,10 @@ type Chain struct {
 	salt []byte
 	// random sampling
 	rand func() uint64
+	seed uint64 // from the salt: keyed draws (ApplyRenderKey)
+	// stream-level stages (stream.go)
+	hosts    *hostFilter
+	sampling uint64 // out of 10000
 }
 
 // counters of one processor in one shard, padded to a cache line.
@@ -203,10 +220,12 @@ type counters struct {
 // shard is one stripe of the counters; an Apply call picks one at random
 // so that concurrent callers rarely share a cache line.
 type shard struct {
-	entered atomic.Uint64
-	_       [56]byte
-	procs   []counters
-	routes  []routeCounters
+	entered        atomic.Uint64
+	domainFiltered atomic.Uint64
+	sampledOut     atomic.Uint64
+	_              [40]byte
+	procs          []counters
+	routes         []routeCounters
 }
 
 type routeCounters struct {
@@ -236,6 +255,8 @@ type state struct {
 	buf2     []byte
 	matches  []span
 	modified bool
+	key      uint64 // ApplyRenderKey's key
+	keyed    bool
 }
 
 func (st *state) countMasked(n int) {
@@ -263,7 +284,22 @@ func Compile(raw json.RawMessage, opts Options) (*Chain, model.FieldErrors) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	c := &Chain{vars: opts.Vars, salt: bytes.Clone(opts.Salt)}
+	c := &Chain{vars: opts.Vars, salt: bytes.Clone(opts.Salt), sampling: 10000}
+	c.seed = mix64(fnv1a(string(opts.Salt)))
+	if len(opts.Hosts) > 0 {
+		f, err := newHostFilter(opts.Hosts, opts.HostPaths)
+		if err != nil {
+			errs.Add("domains.list", "%v", err)
+		}
+		c.hosts = f
+	}
+	if pct := opts.SamplingPercent; pct != 0 {
+		t, ok := percentThreshold(pct)
+		if !ok || t == 0 {
+			errs.Add("domains.sampling_percent", "must be more than 0 and at most 100, with at most two decimals (%v)", pct)
+		}
+		c.sampling = t
+	}
 	if src := opts.Rand; src != nil {
 		var mu sync.Mutex
 		c.rand = func() uint64 {
@@ -489,6 +525,7 @@ func (c *Chain) getState(ctx context.Context) *state {
 	st.ctx = ctx
 	st.res = Result{Processor: -1}
 	st.modified = false
+	st.keyed = false
 	st.sh = &c.shards[rand.Uint32()&uint32(len(c.shards)-1)]
 	st.act.vars = c.vars
 	return st
@@ -533,6 +570,9 @@ func (c *Chain) decodeEvent(st *state, event []byte) (*object, error) {
 // run applies every processor to st.root.
 func (c *Chain) run(st *state) (Result, error) {
 	st.act.root = st.root
+	if !c.stages(st) {
+		return st.res, nil
+	}
 	st.sh.entered.Add(1)
 	for i, p := range c.procs {
 		st.cur = i
@@ -600,7 +640,7 @@ func (c *Chain) route(st *state) {
 // ApplyJSON is the fast path; Apply converts ev to the chain's internal
 // tree and back.
 func (c *Chain) Apply(ctx context.Context, ev map[string]any) (Result, error) {
-	if c == nil || len(c.procs)+len(c.routes) == 0 {
+	if c.empty() {
 		return Result{Processor: -1}, nil
 	}
 	st := c.getState(ctx)
@@ -631,11 +671,16 @@ func (c *Chain) Apply(ctx context.Context, ev map[string]any) (Result, error) {
 // input that is not a JSON object. ApplyJSON neither modifies nor retains
 // event; it must not be modified during the call.
 func (c *Chain) ApplyJSON(ctx context.Context, dst, event []byte) ([]byte, Result, error) {
-	if c == nil || len(c.procs)+len(c.routes) == 0 {
+	return c.applyJSON(ctx, dst, event, 0, false)
+}
+
+func (c *Chain) applyJSON(ctx context.Context, dst, event []byte, key uint64, keyed bool) ([]byte, Result, error) {
+	if c.empty() {
 		return append(dst, event...), Result{Processor: -1}, nil
 	}
 	st := c.getState(ctx)
 	defer c.putState(st)
+	st.key, st.keyed = key, keyed
 	root, err := c.decodeEvent(st, event)
 	if err != nil {
 		return dst, Result{Processor: -1, Action: Drop}, err

@@ -289,7 +289,7 @@ func (p *sampleProc) apply(st *state) (outcome, error) {
 		}
 	}
 	if !keyed {
-		h = st.chain.rand()
+		h = st.draw(st.cur + 1)
 	}
 	if h%10000 < p.threshold {
 		return pass, nil

@@ -64,11 +64,16 @@ func NewRenderer(tpl *template.Template) *Renderer {
 // template: it appends the record to dst. Results and errors are as for
 // ApplyJSON; on Drop or error dst is returned unchanged.
 func (c *Chain) ApplyRender(ctx context.Context, dst, event []byte, r *Renderer) ([]byte, Result, error) {
-	if !r.fast || c == nil || len(c.procs)+len(c.routes) == 0 {
-		return c.applyThenRender(ctx, dst, event, r.tpl)
+	return c.applyRender(ctx, dst, event, r, 0, false)
+}
+
+func (c *Chain) applyRender(ctx context.Context, dst, event []byte, r *Renderer, key uint64, keyed bool) ([]byte, Result, error) {
+	if !r.fast || c.empty() {
+		return c.applyThenRender(ctx, dst, event, r.tpl, key, keyed)
 	}
 	st := c.getState(ctx)
 	defer c.putState(st)
+	st.key, st.keyed = key, keyed
 	root, err := c.decodeEvent(st, event)
 	if err != nil {
 		return dst, Result{Processor: -1, Action: Drop}, err
@@ -97,10 +102,10 @@ func (c *Chain) ApplyRender(ctx context.Context, dst, event []byte, r *Renderer)
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-func (c *Chain) applyThenRender(ctx context.Context, dst, event []byte, tpl *template.Template) ([]byte, Result, error) {
+func (c *Chain) applyThenRender(ctx context.Context, dst, event []byte, tpl *template.Template, key uint64, keyed bool) ([]byte, Result, error) {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
-	buf, res, err := c.ApplyJSON(ctx, (*bp)[:0], event)
+	buf, res, err := c.applyJSON(ctx, (*bp)[:0], event, key, keyed)
 	*bp = buf[:0]
 	if err != nil || res.Action == Drop {
 		return dst, res, err
