@@ -215,3 +215,51 @@ func (s *pathSink) records(t *testing.T, path string) []map[string]any {
 	}
 	return out
 }
+
+// A processor or route that does not compile is refused when the stream is
+// saved, naming the setting and giving CEL's message; nothing is stored.
+func TestProcessingConfigErrors(t *testing.T) {
+	n := startNode(t, t.TempDir(), nil)
+	def := map[string]any{
+		"name":       "bad",
+		"processors": []any{map[string]any{"filter": map[string]any{"if": `event.status =! "x"`}}, map[string]any{"mask": map[string]any{"method": "shred", "fields": []any{"event.a"}}}},
+		"domains":    map[string]any{"list": []any{"a.example.com"}, "sampling_percent": 0},
+		"destinations": []any{map[string]any{"name": "d", "type": "http", "settings": map[string]any{"url": "http://127.0.0.1:1/"},
+			"route": "nosuchvar > 1"}},
+	}
+	var got struct {
+		Error  string `json:"error"`
+		Fields []struct {
+			Path    string `json:"path"`
+			Message string `json:"message"`
+		} `json:"fields"`
+	}
+	if code := n.do("POST", "/v1/streams", def, &got); code != 400 || got.Error != "invalid_config" {
+		t.Fatalf("status %d %+v, want 400 invalid_config", code, got)
+	}
+	paths := map[string]string{}
+	for _, f := range got.Fields {
+		paths[f.Path] = f.Message
+	}
+	if len(paths) != 1 || !strings.Contains(paths["domains.sampling_percent"], "more than 0") {
+		// The model's checks come first; fix them to see the compile errors.
+		t.Fatalf("fields %v, want only domains.sampling_percent first", paths)
+	}
+	def["domains"] = map[string]any{"list": []any{"a.example.com"}}
+	got.Fields = nil
+	if code := n.do("POST", "/v1/streams", def, &got); code != 400 {
+		t.Fatalf("status %d, want 400", code)
+	}
+	paths = map[string]string{}
+	for _, f := range got.Fields {
+		paths[f.Path] = f.Message
+	}
+	if !strings.Contains(paths["processors[0].filter.if"], "Syntax error") ||
+		!strings.Contains(paths["processors[1].mask.method"], "shred") ||
+		!strings.Contains(paths["destinations[0].route"], "undeclared reference to 'nosuchvar'") {
+		t.Fatalf("fields %v", paths)
+	}
+	if code := n.do("GET", "/v1/streams/bad", nil, nil); code != 404 {
+		t.Fatalf("GET of the refused stream: %d, want 404 (nothing stored)", code)
+	}
+}
