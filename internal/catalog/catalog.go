@@ -9,7 +9,10 @@
 // documented variable of its data source, as the seed product's presets
 // do, except those documented as conditional or deprecated (traceback,
 // truncated_body). Variables marked Extra are Runnel's own additions
-// (the split upstream_*_last values of Edge Applications).
+// (the split upstream_*_last values of Edge Applications and its
+// body_bytes_sent and remote_user, which nginx's combined access-log
+// format carries; the ids and resource of an Activity History record),
+// which presets leave out.
 //
 // The catalog is a JSON document embedded in the binary (catalog.json),
 // read once; it is immutable, and every function returns copies. This
@@ -63,7 +66,7 @@ type Variable struct {
 	Description string `json:"description"`
 	// Example value, of the variable's type.
 	Example any `json:"example"`
-	// Extra marks a variable Runnel adds to those the seed product documents (derived from another variable).
+	// Extra marks a variable Runnel adds to those the seed product documents (presets leave it out).
 	Extra bool `json:"extra,omitempty"`
 }
 

@@ -134,11 +134,20 @@ const docOutro = `## Differences from the seed product
   read by their last value; Runnel offers that value split out as
   ` + "`upstream_*_last`" + ` (marked ` + "`extra`" + `). They are not part of the preset, which
   stays the seed product's.
+- Edge Applications also has ` + "`body_bytes_sent`" + ` and ` + "`remote_user`" + ` (marked
+  ` + "`extra`" + `, not in the preset either): nginx's ` + "`combined`" + ` access-log format,
+  the default for access-log lines
+  ([ingest.md](ingest.md#streams-of-a-catalog-data-source)), carries them.
 - Presets send every documented variable of their data source, except
   ` + "`traceback`" + ` (set only when rule debugging is on; add it with a custom
   template) and ` + "`truncated_body`" + ` (deprecated, always ` + "`-`" + `).
 - Activity History is Runnel's own management activity: ` + "`client`" + ` is the
-  workspace, and ` + "`title`" + ` reads like "Stream payments was changed".
+  workspace, ` + "`title`" + ` reads like "Stream payments was changed", and
+  ` + "`type`" + ` is CREATED, CHANGED or DELETED (there are no sign-ups). Each event
+  also carries the record's ` + "`activity_id`" + `, the ` + "`author_id`" + ` (token), the
+  ` + "`origin`" + ` (user agent and address) and the ` + "`resource`" + `, ` + "`resource_id`" + ` and
+  ` + "`resource_name`" + ` changed (marked ` + "`extra`" + `, not in the preset). How a stream
+  receives them: [streams.md](streams.md#activity-history).
 `
 
 func renderDoc() []byte {

@@ -32,9 +32,9 @@ func TestSourcesList(t *testing.T) {
 	lines := strings.Split(strings.TrimRight(res.stdout, "\n"), "\n")
 	want := [][]string{
 		{"NAME", "TITLE", "VARIABLES", "PRESETS"},
-		{"activity_history", "Activity", "History", "7", "activity_history_collector"},
+		{"activity_history", "Activity", "History", "13", "activity_history_collector"},
 		{"custom", "Custom", "any", "path", "-"},
-		{"edge_applications", "Edge", "Applications", "60", "edge_applications_waf_collector"},
+		{"edge_applications", "Edge", "Applications", "62", "edge_applications_waf_collector"},
 		{"edge_functions", "Edge", "Functions", "8", "edge_functions_collector"},
 		{"waf_events", "WAF", "Events", "21", "waf_collector"},
 	}
@@ -80,7 +80,7 @@ func TestSourcesGet(t *testing.T) {
 	for _, l := range lines[5:] {
 		rows[strings.Fields(l)[0]] = l
 	}
-	if len(rows) != 60 {
+	if len(rows) != 62 {
 		t.Errorf("%d variable rows", len(rows))
 	}
 	for name, want := range map[string][]string{

@@ -41,6 +41,14 @@ type DeadLetter struct {
 	msgID string
 }
 
+// WithMsgID returns dl with a JetStream message id: storing it again
+// within the dead-letter stream's de-duplication window (a retried or
+// redelivered store) keeps one copy.
+func (dl DeadLetter) WithMsgID(id string) DeadLetter {
+	dl.msgID = id
+	return dl
+}
+
 // Dead-letter listing and replay bounds.
 const (
 	DefaultListLimit = 100

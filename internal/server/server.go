@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/runnel/runnel/internal/activityfeed"
 	"github.com/runnel/runnel/internal/api"
 	"github.com/runnel/runnel/internal/bus"
 	"github.com/runnel/runnel/internal/catalog/catalogapi"
@@ -122,10 +123,19 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		PublicURL: cfg.PublicURL, Now: time.Now,
 		Extensions: extensions,
 	}).Register(mux)
+	overflow := delivery.NewOverflow(b, metrics, log)
 	ingestHandler := ingest.New(ingest.Deps{
-		Bus: b, Overflow: delivery.NewOverflow(b, metrics, log),
+		Bus: b, Overflow: overflow,
 		Streams: st, Tokens: st, Metrics: metrics, Log: log, Now: time.Now,
 	})
+	// Activity History streams: every node shares one durable consumer of
+	// the activity stream; created before the node takes changes.
+	feed, err := activityfeed.New(ctx, activityfeed.Deps{
+		Bus: b, Streams: st, Overflow: overflow, Metrics: metrics, Log: log.With("component", "activityfeed"),
+	}, activityfeed.Options{})
+	if err != nil {
+		return err
+	}
 	ingestHandler.Register(mux)
 
 	srv := &http.Server{
@@ -155,6 +165,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 
 	g, gctx := errgroup.WithContext(runCtx)
 	g.Go(func() error { return mgr.Run(gctx) })
+	g.Go(func() error { return feed.Run(gctx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -77,6 +78,7 @@ type Store struct {
 	byInlet    map[string]string              // inlet id → stream id
 	tomb       map[string]uint64              // keys deleted here → last revision known before
 	subs       []func(StreamChange)
+	seen       atomic.Uint64 // highest revision the watch has applied (see Sync)
 }
 
 // Open loads the snapshot and keeps it current until ctx ends.
@@ -105,6 +107,7 @@ func Open(ctx context.Context, b *bus.Bus, box *secret.Box, kinds model.Kinds, l
 			break
 		}
 		s.apply(e)
+		s.saw(e.Revision())
 	}
 	go func() {
 		defer func() { _ = w.Stop() }()
@@ -118,11 +121,51 @@ func Open(ctx context.Context, b *bus.Bus, box *secret.Box, kinds model.Kinds, l
 				}
 				if e != nil {
 					s.apply(e)
+					s.saw(e.Revision())
 				}
 			}
 		}
 	}()
 	return s, nil
+}
+
+// saw notes that the watch has applied revision rev (the watch is the
+// only caller: writes applied locally do not prove that older revisions
+// of other nodes have arrived).
+func (s *Store) saw(rev uint64) {
+	if rev > s.seen.Load() {
+		s.seen.Store(rev)
+	}
+}
+
+// Sync returns once this node's snapshot holds every configuration write
+// made before the call, on any node: the watch has applied the bucket's
+// last revision. Reads after it see what other nodes wrote before it
+// (the activity feed fans a record out only after the configuration
+// written before that record is known here).
+func (s *Store) Sync(ctx context.Context) error {
+	st, err := s.kv.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("store: sync: %w", err)
+	}
+	bs, ok := st.(*jetstream.KeyValueBucketStatus)
+	if !ok {
+		return fmt.Errorf("store: sync: unexpected bucket status %T", st)
+	}
+	last := bs.StreamInfo().State.LastSeq
+	if s.seen.Load() >= last {
+		return nil
+	}
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for s.seen.Load() < last {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("store: sync: %w", ctx.Err())
+		case <-t.C: // the watch is a separate goroutine; it catches up within milliseconds
+		}
+	}
+	return nil
 }
 
 // Subscribe registers fn for every stream change seen by this node

@@ -69,7 +69,7 @@ func TestThroughAPI(t *testing.T) {
 	mux := http.NewServeMux()
 	api.New(api.Deps{
 		Store: st, Kinds: kinds, Extensions: Extensions(),
-		Check: func(s *model.Stream) model.FieldErrors { _, errs := pipeline.Compile(s); return errs },
+		Check: func(s *model.Stream) model.FieldErrors { return pipeline.Check(s, pipeline.Options{}) },
 	}).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
