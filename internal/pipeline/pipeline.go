@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/runnel/runnel/internal/accesslog"
 	"github.com/runnel/runnel/internal/model"
 	"github.com/runnel/runnel/internal/pipeline/processors"
 	"github.com/runnel/runnel/internal/template"
@@ -71,6 +72,11 @@ func compile(st *model.Stream, opts Options, chains bool) (*Plan, model.FieldErr
 			continue
 		}
 		p.Payloads[d.Name] = pl
+	}
+	if st.LogFormat != "" {
+		if _, err := accesslog.Compile(st.LogFormat); err != nil {
+			errs.Add("log_format", "%v", err)
+		}
 	}
 	// Processors and routes: compiled once with every route, to report
 	// each error once at its path; then once per destination.

@@ -41,3 +41,15 @@ func TestCompileErrorsNameFields(t *testing.T) {
 		t.Fatalf("errors: %v", errs)
 	}
 }
+
+func TestCompileChecksLogFormat(t *testing.T) {
+	st := &model.Stream{DataSource: "edge_applications", LogFormat: "$remote_addr$status"}
+	errs := Check(st, Options{})
+	if len(errs) != 1 || errs[0].Path != "log_format" || !strings.Contains(errs[0].Message, "not separated") {
+		t.Fatalf("errors %v, want log_format", errs)
+	}
+	st.LogFormat = `$remote_addr [$time_local] "$request" $status`
+	if errs := Check(st, Options{}); errs != nil {
+		t.Fatal(errs)
+	}
+}

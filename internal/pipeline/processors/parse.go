@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/runnel/runnel/internal/accesslog"
 )
 
 // parse {field, format, target, on_error, ...}: parses a string field into
@@ -26,7 +28,7 @@ type parseProc struct {
 	columns []string
 	comma   byte
 	// nginx
-	nginx *nginxFormat
+	nginx *accesslog.Format
 }
 
 func buildParse(cc *compiler, s *settings) processor {
@@ -127,7 +129,7 @@ func buildParse(cc *compiler, s *settings) processor {
 		if v, ok := s.str("log_format", false); ok {
 			lf = v
 		}
-		f, err := compileNginx(lf)
+		f, err := accesslog.Compile(lf)
 		if err != nil {
 			s.fail("log_format", "%v", err)
 			break
@@ -177,6 +179,17 @@ func (p *parseProc) parse(st *state) error {
 			return fmt.Errorf("field %s: %w", p.field, err)
 		}
 		out = v
+	case "nginx":
+		// One access-log parser for ingest and processors: accesslog
+		// writes the record as JSON, which the arena decodes.
+		var buf [1024]byte
+		rec, err := p.nginx.AppendJSONString(buf[:0], text)
+		if err != nil {
+			return fmt.Errorf("field %s: %w", p.field, err)
+		}
+		if out, err = decodeJSON(string(rec), a); err != nil {
+			return fmt.Errorf("field %s: %w", p.field, err)
+		}
 	default:
 		var err error
 		var ms []member
@@ -187,8 +200,6 @@ func (p *parseProc) parse(st *state) error {
 			ms, err = p.parseRegex(text, a.stackM)
 		case "csv":
 			ms, err = parseCSVLine(text, p.comma, p.columns, a.stackM)
-		case "nginx":
-			ms, err = p.nginx.parse(text, a.stackM)
 		}
 		if err != nil {
 			clear(ms[base:])
@@ -438,124 +449,4 @@ func parseCSVLine(s string, comma byte, columns []string, out []member) ([]membe
 		}
 		i++ // comma
 	}
-}
-
-// --- nginx ---
-
-// nginxCombined is nginx's predefined log_format.
-const nginxCombined = `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"`
-
-type nginxToken struct {
-	lit string // literal text, or "" for a variable
-	vr  string // variable name without '$'
-}
-
-type nginxFormat struct {
-	toks         []nginxToken
-	splitRequest bool
-}
-
-// compileNginx compiles a log_format string ("combined" is nginx's
-// predefined format). Variables are $name or ${name}; two variables must
-// be separated by literal text.
-func compileNginx(f string) (*nginxFormat, error) {
-	if f == "combined" {
-		f = nginxCombined
-	}
-	nf := &nginxFormat{}
-	seen := map[string]bool{}
-	var lit strings.Builder
-	flush := func() {
-		if lit.Len() > 0 {
-			nf.toks = append(nf.toks, nginxToken{lit: lit.String()})
-			lit.Reset()
-		}
-	}
-	for i := 0; i < len(f); i++ {
-		c := f[i]
-		if c != '$' {
-			lit.WriteByte(c)
-			continue
-		}
-		var name string
-		if i+1 < len(f) && f[i+1] == '{' {
-			end := strings.IndexByte(f[i+2:], '}')
-			if end < 0 {
-				return nil, fmt.Errorf("unterminated ${ at offset %d", i)
-			}
-			name = f[i+2 : i+2+end]
-			i = i + 2 + end
-		} else {
-			j := i + 1
-			for j < len(f) && (f[j] == '_' || f[j] >= 'a' && f[j] <= 'z' || f[j] >= 'A' && f[j] <= 'Z' || f[j] >= '0' && f[j] <= '9') {
-				j++
-			}
-			name = f[i+1 : j]
-			i = j - 1
-		}
-		if name == "" || strings.ContainsAny(name, " \t${}") {
-			return nil, fmt.Errorf("invalid variable at offset %d", i)
-		}
-		if seen[name] {
-			return nil, fmt.Errorf("variable $%s appears twice", name)
-		}
-		seen[name] = true
-		if lit.Len() == 0 && len(nf.toks) > 0 && nf.toks[len(nf.toks)-1].lit == "" {
-			return nil, fmt.Errorf("variables $%s and $%s are not separated by text, so a line cannot be split between them", nf.toks[len(nf.toks)-1].vr, name)
-		}
-		flush()
-		nf.toks = append(nf.toks, nginxToken{vr: name})
-	}
-	flush()
-	if len(seen) == 0 {
-		return nil, errors.New(`no variables (expected a log_format like "$remote_addr - $remote_user [$time_local] ..." or "combined")`)
-	}
-	nf.splitRequest = seen["request"] && !seen["request_method"] && !seen["request_uri"] && !seen["server_protocol"]
-	return nf, nil
-}
-
-// parse splits one access-log line (a trailing newline is ignored). Each
-// variable's value runs to the first occurrence of the literal text that
-// follows it. Values are strings, as written ("-" included). With $request
-// in the format, request_method, request_uri and server_protocol are added
-// when the request has those three parts.
-func (f *nginxFormat) parse(s string, out []member) ([]member, error) {
-	s = strings.TrimSuffix(s, "\n")
-	s = strings.TrimSuffix(s, "\r")
-	base := len(out)
-	pos := 0
-	for k, t := range f.toks {
-		if t.lit != "" {
-			if !strings.HasPrefix(s[pos:], t.lit) {
-				return out, fmt.Errorf("expected %q at offset %d", t.lit, pos)
-			}
-			pos += len(t.lit)
-			continue
-		}
-		end := len(s)
-		if k+1 < len(f.toks) {
-			j := strings.Index(s[pos:], f.toks[k+1].lit)
-			if j < 0 {
-				return out, fmt.Errorf("expected %q after $%s (offset %d)", f.toks[k+1].lit, t.vr, pos)
-			}
-			end = pos + j
-		}
-		v := s[pos:end]
-		out = setMemberFrom(out, base, t.vr, strValue(v))
-		if t.vr == "request" && f.splitRequest {
-			if m, rest, ok := strings.Cut(v, " "); ok {
-				if i := strings.LastIndexByte(rest, ' '); i > 0 && m != "" && i+1 < len(rest) {
-					out = append(out,
-						member{key: "request_method", val: strValue(m)},
-						member{key: "request_uri", val: strValue(rest[:i])},
-						member{key: "server_protocol", val: strValue(rest[i+1:])})
-				}
-			}
-		}
-		pos = end
-	}
-	if pos != len(s) {
-		return out, fmt.Errorf("unexpected text at offset %d", pos)
-	}
-	return out, nil
 }
