@@ -342,3 +342,39 @@ func (r *replayer) flush(ctx context.Context, dest string, f *replayFrame) error
 	f.seqs = f.seqs[:0]
 	return nil
 }
+
+// StreamDeadLetters stores dead letters that concern a whole stream
+// (destination AllDestinations, like events dropped by overflow
+// drop_oldest) and are made before delivery: collection records refused
+// by the stream's JSON Schema at ingest (asynchronous validation). They
+// are listed and replayed like every dead letter; a replay sends them to
+// every destination without validating them again. It satisfies
+// ingest.DeadLetterStore.
+type StreamDeadLetters struct {
+	sink DeadLetterSink
+	now  func() time.Time
+}
+
+// NewStreamDeadLetters stores a stream's dead letters in the bus.
+func NewStreamDeadLetters(b *bus.Bus) *StreamDeadLetters {
+	return &StreamDeadLetters{sink: NewDeadLetterSink(b), now: time.Now}
+}
+
+// PutStreamDeadLetters stores events[i] (each one JSON value, the event as
+// it would have been stored) as a dead letter of every destination of the
+// stream, with reasons[i] as its error and ids[i] as the message id that
+// de-duplicates a retried store; it returns once all are durable.
+func (s *StreamDeadLetters) PutStreamDeadLetters(ctx context.Context, streamID string, events [][]byte, reasons, ids []string) error {
+	if len(reasons) != len(events) || len(ids) != len(events) {
+		return fmt.Errorf("dead letters: %d events, %d reasons, %d ids", len(events), len(reasons), len(ids))
+	}
+	now := s.now().UTC()
+	dls := make([]DeadLetter, len(events))
+	for i, ev := range events {
+		dls[i] = DeadLetter{
+			StreamID: streamID, Destination: AllDestinations, Event: json.RawMessage(ev),
+			Error: reasons[i], Time: now, msgID: ids[i],
+		}
+	}
+	return s.sink.Put(ctx, dls)
+}

@@ -113,6 +113,24 @@ func BenchmarkNativeIngest(b *testing.B) {
 		}
 		reportEvents(b, 100)
 	})
+	b.Run("ndjson-schema", func(b *testing.B) {
+		// A JSON Schema on the stream (schema.go): each event's payload
+		// is decoded and validated.
+		f := newFake(discard{}, func(st *model.Stream) {
+			st.Schema = []byte(`{"type":"object","required":["transactionId","status","amount"],"properties":{` +
+				`"transactionId":{"type":"string","pattern":"^txn_[0-9]+$"},"status":{"enum":["approved","declined"]},` +
+				`"latency_ms":{"type":"integer","minimum":0},"amount":{"type":"number"},"currency":{"type":"string","maxLength":3},` +
+				`"card":{"type":"object","properties":{"last4":{"type":"string"}}}}}`)
+		})
+		c := benchCases(b)[0]
+		r, rd, w := benchRequest(f.token, f.st.ID, c)
+		b.SetBytes(int64(len(c.plain)))
+		b.ReportAllocs()
+		for b.Loop() {
+			serveBench(b, f.h, r, rd, w, c.body)
+		}
+		reportEvents(b, 100)
+	})
 	b.Run("ndjson-parallel", func(b *testing.B) {
 		f := newFake(discard{}, nil)
 		c := benchCases(b)[0]

@@ -34,7 +34,9 @@ import (
 // token's only stream. "index" and "create" store the document; "update"
 // and "delete" are answered with a per-item 400 (streams are append-only)
 // and store nothing. A document that is not a JSON object, or not valid
-// JSON, gets a per-item 400 mapper_parsing_exception; an unknown stream a
+// JSON, gets a per-item 400 mapper_parsing_exception; one that does not
+// match its stream's JSON Schema a per-item 400 document_parsing_exception
+// naming the violations (schema.go); an unknown stream a
 // per-item 404 index_not_found_exception; a stream the token may not use
 // a 403 security_exception; an inactive stream a 400
 // index_closed_exception. The valid items of a request are stored, one

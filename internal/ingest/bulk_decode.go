@@ -163,6 +163,12 @@ func (b *bulk) decode(body []byte) *esError {
 				b.countInvalid(g)
 				break
 			}
+			if len(g.q.st.Schema) != 0 { // schema.go
+				if it.status, it.typ, it.reason = b.checkSchema(g, doc); it.status != 0 {
+					b.countInvalid(g)
+					break
+				}
+			}
 			b.appendDoc(g, &b.names[ni], &it, doc, received)
 			g.raw += len(act) + len(doc) + 2
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/runnel/runnel/internal/apierr"
 	"github.com/runnel/runnel/internal/ingest/decode"
 	"github.com/runnel/runnel/internal/model"
+	"github.com/runnel/runnel/internal/schema"
 )
 
 // Collection (inlet) dialect (SPEC §2.2), for clients written against the
@@ -52,49 +53,31 @@ import (
 //   - InletLookup: the stream of an inlet id. Without it every inlet is 404.
 //   - StreamCreator: Events v2 creates the workspace's "events" stream on
 //     demand. Without it a missing "events" stream is 404.
-//   - SchemaLookup: the JSON Schema validator of a stream, for
-//     ?syncValidation=true. Streams have no schema yet (model.Stream.Schema
-//     is refused by validation), so nothing implements it and every record
-//     is accepted; the issue that adds schemas implements it (for instance
-//     by wrapping *store.Store with a cache of compiled schemas).
 //
-// Asynchronous validation (a record that fails the schema without
-// ?syncValidation=true is accepted, then dead-lettered with its
-// violations) belongs to the delivery side, which sees every stored event:
-// it can use the same SchemaLookup there. Nothing here needs to change for it.
+// # Schema validation
+//
+// A record of a stream with a JSON Schema is validated before anything is
+// stored (schema.go). With ?syncValidation=true a record that does not
+// match is refused: 400 problem+json with report.cause (at most MaxCause
+// violations), or in a batch a {"statusCode":400,"message"} entry in its
+// place. Without it (asynchronous validation) the record is acknowledged
+// like a valid one, with its transaction id, but it does not enter the
+// stream: it is stored, stamped as it would have been, as a dead letter of
+// the stream (destination "*") whose error lists the violations, and shows
+// in GET /v1/streams/{id}/dead-letters. Dead letters and the frame of the
+// valid records are both durable before the answer; rate limits count
+// both.
 
 const (
 	dialectCollection = "collection"
 	problemBase       = "https://runnel.dev/problems/"
 	// MaxCause is the most violations a syncValidation answer lists.
-	MaxCause = 5
+	MaxCause = schema.MaxViolations
 )
 
 // InletLookup finds a stream by its inlet id. *store.Store satisfies it.
 type InletLookup interface {
 	StreamByInlet(inletID string) (*model.Stream, uint64, bool)
-}
-
-// Violation is one way a record breaks its stream's JSON Schema.
-type Violation struct {
-	// Pointer is the JSON Pointer of the offending value, as a URI fragment ("#/user/age").
-	Pointer string `json:"pointerToViolation"`
-	// Keyword is the schema keyword that failed ("type", "required", …).
-	Keyword string `json:"keyword"`
-	// Message says what is wrong.
-	Message string `json:"message"`
-}
-
-// SchemaValidator validates records against one stream's JSON Schema.
-type SchemaValidator interface {
-	// ValidateRecord returns the violations of record (one JSON object),
-	// none when it is valid.
-	ValidateRecord(record []byte) []Violation
-}
-
-// SchemaLookup finds the validator of a stream; nil when it has no schema.
-type SchemaLookup interface {
-	SchemaValidator(st *model.Stream) SchemaValidator
 }
 
 // codeValidation is a record refused by its stream's schema.
@@ -103,7 +86,7 @@ var codeValidation = apierr.Code{Name: "validation_failed", Status: http.StatusB
 // collectionReject is a rejection with the violations of a syncValidation.
 type collectionReject struct {
 	*rejection
-	cause []Violation
+	cause []schema.Violation
 }
 
 // collProblemOf spells a rejection as the dialect's problem: status, type and title.
@@ -140,13 +123,13 @@ type collProblem struct {
 }
 
 type collProblemReport struct {
-	Message string      `json:"message"`
-	Cause   []Violation `json:"cause,omitempty"`
+	Message string             `json:"message"`
+	Cause   []schema.Violation `json:"cause,omitempty"`
 }
 
 // writeCollProblem answers rj as application/problem+json; 401 carries
 // WWW-Authenticate, 429 and 503 Retry-After.
-func writeCollProblem(w http.ResponseWriter, rj *rejection, cause []Violation) {
+func writeCollProblem(w http.ResponseWriter, rj *rejection, cause []schema.Violation) {
 	status, kind, title := collProblemOf(rj.code)
 	hdr := w.Header()
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
@@ -211,10 +194,13 @@ func (h *Handler) collectionRequest(w http.ResponseWriter, r *http.Request, batc
 		writeCollProblem(w, cr.rejection, cr.cause)
 		return
 	}
-	if q.events > 0 {
+	switch {
+	case q.events > 0:
 		h.succeed(&q, dup)
-	} else {
+	case batch:
 		h.logRequest(&q, http.StatusMultiStatus, "")
+	default: // a record kept as a dead letter
+		h.logRequest(&q, http.StatusOK, "")
 	}
 	ms := q.now.UnixMilli()
 	var a [256]byte
@@ -294,14 +280,16 @@ func (h *Handler) collection(w http.ResponseWriter, r *http.Request, q *request,
 	defer h.bufs.put(body)
 	q.bytes = len(*body)
 
-	var validator SchemaValidator
-	if collSyncValidation(r) {
-		if sl, ok := h.streams.(SchemaLookup); ok {
-			validator = sl.SchemaValidator(q.st)
-		}
+	sch, rj := h.schemaOf(q.st)
+	if rj != nil {
+		return false, wrap(rj)
 	}
+	// Without ?syncValidation=true a record that fails the schema is
+	// acknowledged and kept as a dead letter (schema.go).
+	async := sch != nil && h.deadLetters != nil && !collSyncValidation(r)
 	stamp := newCollStamper(q.now, inlet)
 	var records [][]byte
+	var invalid []collInvalid
 	if batch {
 		msgs, rj := collMessages(*body)
 		if rj != nil {
@@ -313,9 +301,13 @@ func (h *Handler) collection(w http.ResponseWriter, r *http.Request, q *request,
 			switch {
 			case m[0] != '{':
 				c.results[i].failure = "message " + strconv.Itoa(i) + ": must be a JSON object, got " + collKind(m[0])
-			case validator != nil:
-				if v := validator.ValidateRecord(m); len(v) > 0 {
-					c.results[i].failure = "message " + strconv.Itoa(i) + ": " + violationSummary(v)
+			case sch != nil:
+				if v := sch.Validate(m); len(v) > 0 {
+					if async {
+						invalid = append(invalid, collInvalid{index: i, rec: m, v: v})
+					} else {
+						c.results[i].failure = "message " + strconv.Itoa(i) + " does not match the stream's schema: " + schema.Summary(v)
+					}
 					continue
 				}
 				fallthrough
@@ -328,19 +320,25 @@ func (h *Handler) collection(w http.ResponseWriter, r *http.Request, q *request,
 		if rj != nil {
 			return false, wrap(rj)
 		}
-		if validator != nil {
-			if v := validator.ValidateRecord(rec); len(v) > 0 {
-				return false, &collectionReject{
-					rejection: reject(codeValidation, "the record does not match the stream's schema: %s", violationSummary(v)),
-					cause:     v,
-				}
+		var v []schema.Violation
+		if sch != nil {
+			v = sch.Validate(rec)
+		}
+		switch {
+		case len(v) == 0:
+			records = [][]byte{rec}
+		case async:
+			invalid = []collInvalid{{rec: rec, v: v}}
+		default:
+			return false, &collectionReject{
+				rejection: reject(codeValidation, "the record does not match the stream's schema: %s", schema.Summary(v)),
+				cause:     v,
 			}
 		}
-		records = [][]byte{rec}
 	}
 
 	q.events = len(records)
-	q.state.received.Add(float64(q.events))
+	q.state.received.Add(float64(q.events + len(invalid)))
 	size := len(*body) + len(records)*stamp.overhead()
 	c.frame = h.bufs.get(size)
 	frame := (*c.frame)[:0]
@@ -354,20 +352,38 @@ func (h *Handler) collection(w http.ResponseWriter, r *http.Request, q *request,
 		c.ids[i] = stamp.lastID(frame[start:])
 	}
 	*c.frame = frame
+	if q.events == 0 && len(invalid) == 0 {
+		return false, nil // every message failed: nothing to store
+	}
+	// Rate limits count the records kept as dead letters too.
+	q.events += len(invalid)
+	rj = h.admit(q)
+	q.events -= len(invalid)
+	if rj != nil {
+		return false, wrap(rj)
+	}
+	if len(invalid) > 0 {
+		if rj := h.deadLetterCollection(r.Context(), q, stamp, invalid, key); rj != nil {
+			return false, wrap(rj)
+		}
+	}
 	if batch {
-		k := 0
+		k, d := 0, 0
 		for i := range c.results {
-			if c.results[i].failure == "" {
+			switch {
+			case d < len(invalid) && invalid[d].index == i:
+				c.results[i].id = invalid[d].id
+				d++
+			case c.results[i].failure == "":
 				c.results[i].id = c.ids[k]
 				k++
 			}
 		}
+	} else if len(invalid) > 0 {
+		c.ids = [][]byte{invalid[0].id}
 	}
 	if q.events == 0 {
-		return false, nil // every message failed: nothing to store
-	}
-	if rj := h.admit(q); rj != nil {
-		return false, wrap(rj)
+		return false, nil // only dead letters
 	}
 	dup, rj := h.publish(r.Context(), q, frame, msgID(q.st.ID, key))
 	if rj != nil {
@@ -415,24 +431,6 @@ func collSyncValidation(r *http.Request) bool {
 	}
 	v := r.URL.Query().Get("syncValidation")
 	return strings.EqualFold(v, "true") || v == "1"
-}
-
-// violationSummary joins the first MaxCause violations into a sentence.
-func violationSummary(v []Violation) string {
-	var sb strings.Builder
-	for i, x := range v {
-		if i == MaxCause {
-			sb.WriteString("; …")
-			break
-		}
-		if i > 0 {
-			sb.WriteString("; ")
-		}
-		sb.WriteString(x.Pointer)
-		sb.WriteString(": ")
-		sb.WriteString(x.Message)
-	}
-	return sb.String()
 }
 
 // collRecordDepth is the nesting allowed inside a record: it is stored as the

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -17,6 +16,7 @@ import (
 	"github.com/runnel/runnel/internal/event"
 	"github.com/runnel/runnel/internal/ingest/decode"
 	"github.com/runnel/runnel/internal/model"
+	"github.com/runnel/runnel/internal/schema"
 	"github.com/runnel/runnel/internal/store"
 	"github.com/runnel/runnel/internal/telemetry"
 )
@@ -78,8 +78,8 @@ type problemBody struct {
 	Status string `json:"status"`
 	Title  string `json:"title"`
 	Report struct {
-		Message string      `json:"message"`
-		Cause   []Violation `json:"cause"`
+		Message string             `json:"message"`
+		Cause   []schema.Violation `json:"cause"`
 	} `json:"report"`
 }
 
@@ -446,89 +446,6 @@ func TestCollectionBatch(t *testing.T) {
 	if string(res.raw) != want {
 		t.Fatalf("body %s\nwant %s", res.raw, want)
 	}
-}
-
-// schemaStore adds JSON Schema validators to the real store: records
-// must not carry "bad"; each bad key is one violation.
-type schemaStore struct {
-	*store.Store
-	streams map[string]bool // stream ids with a "schema"
-}
-
-type noBadKeys struct{}
-
-func (noBadKeys) ValidateRecord(record []byte) []Violation {
-	var m map[string]any
-	_ = json.Unmarshal(record, &m)
-	var v []Violation
-	for k := range m {
-		if strings.HasPrefix(k, "bad") {
-			v = append(v, Violation{Pointer: "#/" + k, Keyword: "not", Message: "must not be present"})
-		}
-	}
-	return v
-}
-
-func (s schemaStore) SchemaValidator(st *model.Stream) SchemaValidator {
-	if s.streams[st.ID] {
-		return noBadKeys{}
-	}
-	return nil
-}
-
-func TestCollectionSyncValidation(t *testing.T) {
-	e := newEnv(t)
-	st := e.newStream(model.DefaultWorkspace, "typed", open)
-	plain := e.newStream(model.DefaultWorkspace, "plain", open)
-	h := New(Deps{Bus: e.bus, Streams: schemaStore{e.store, map[string]bool{st.ID: true}}, Tokens: e.store,
-		Metrics: e.metrics, Log: slog.New(slog.DiscardHandler), Now: e.clock.Now})
-	mux := http.NewServeMux()
-	h.Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	path := "/collection/" + st.InletID
-
-	bad := `{"bad1":1,"bad2":2,"bad3":3,"bad4":4,"bad5":5,"bad6":6,"good":true}`
-	before := e.msgs(st.ID)
-	res := e.do(srv, creq{path: path + "?syncValidation=true", body: []byte(bad)})
-	p := res.problem(t, 400, "validation", "does not match the stream's schema")
-	if p.Title != "Validation" || len(p.Report.Cause) != MaxCause {
-		t.Fatalf("problem %+v", p)
-	}
-	for _, c := range p.Report.Cause {
-		if !strings.HasPrefix(c.Pointer, "#/bad") || c.Keyword != "not" || c.Message == "" {
-			t.Fatalf("cause %+v", c)
-		}
-	}
-	if !bytes.Contains(res.raw, []byte(`"pointerToViolation":"#/bad`)) {
-		t.Fatalf("cause is not spelled pointerToViolation/keyword/message: %s", res.raw)
-	}
-	if e.msgs(st.ID) != before {
-		t.Fatal("an invalid record was stored")
-	}
-	// Valid records pass; without syncValidation invalid ones are
-	// accepted (asynchronous validation happens after storage).
-	for _, r := range []creq{
-		{path: path + "?syncValidation=true", body: []byte(`{"good":true}`)},
-		{path: path, body: []byte(bad)},
-		{path: path + "?syncValidation=false", body: []byte(bad)},
-		{path: "/collection/" + plain.InletID + "?syncValidation=true", body: []byte(bad)},
-	} {
-		if res := e.do(srv, r); res.status != 200 {
-			t.Fatalf("%s: %d %s", r.path, res.status, res.raw)
-		}
-	}
-	// Batch: an invalid message is a 400 response in its place.
-	res = e.do(srv, creq{path: "/collection/batch/" + st.InletID + "?syncValidation=true", body: []byte(`{"messages":[{"ok":1},{"bad":1},{"ok":2}]}`)})
-	var b batchOK
-	mustJSON(t, res.raw, &b)
-	if res.status != 207 || b.Responses[0].XactionID == "" || b.Responses[1].StatusCode != 400 || !strings.Contains(b.Responses[1].Message, "#/bad: must not be present") || b.Responses[2].XactionID == "" {
-		t.Fatalf("%d %s", res.status, res.raw)
-	}
-	e.checkFrame(st, dialectCollection, []string{
-		stamped(e.clock.Now(), st.InletID, `{"ok":1}`, b.Responses[0].XactionID),
-		stamped(e.clock.Now(), st.InletID, `{"ok":2}`, b.Responses[2].XactionID),
-	})
 }
 
 // ---- fakes for the fuzz targets ----

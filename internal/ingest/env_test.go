@@ -21,6 +21,7 @@ import (
 	"github.com/runnel/runnel/internal/bus"
 	"github.com/runnel/runnel/internal/event"
 	"github.com/runnel/runnel/internal/model"
+	"github.com/runnel/runnel/internal/schema"
 	"github.com/runnel/runnel/internal/secret"
 	"github.com/runnel/runnel/internal/store"
 	"github.com/runnel/runnel/internal/telemetry"
@@ -181,11 +182,17 @@ type req struct {
 	chunked  bool // no Content-Length
 }
 
+// errBody is the native error body: apierr's, with the schema's violations.
+type errBody struct {
+	apierr.Body
+	Violations []schema.Violation `json:"violations"`
+}
+
 type resp struct {
 	status int
 	header http.Header
 	raw    []byte
-	err    apierr.Body
+	err    errBody
 	ok     struct {
 		Status        string `json:"status"`
 		IngestedBytes int    `json:"ingested_bytes"`

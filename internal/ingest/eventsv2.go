@@ -51,7 +51,9 @@ import (
 //     dt.event.*, dt.davis.*, dt.entity.*).
 //   - 400 invalid_format: malformed JSON, a missing or mistyped field,
 //     eventType not one of the enum, an unknown field, a non-scalar
-//     property value, timeout below 1. Nothing is stored.
+//     property value, timeout below 1; an event (as stored, computed
+//     fields included) that does not match the stream's JSON Schema, with
+//     "violations" (schema.go). Nothing is stored.
 //   - 401/403/404/409/429/503 as the native dialect, in its error shape.
 //
 // Computed fields: startTime defaults to the time received; timeout
@@ -210,6 +212,14 @@ func (h *Handler) eventsV2(w http.ResponseWriter, r *http.Request, q *request, f
 	q.state.received.Add(float64(q.events))
 	if q.events == 0 {
 		return results, false, nil // no event passed its checks: nothing to store
+	}
+	if len(q.st.Schema) != 0 { // schema.go: 400 naming the event, with the violations
+		if i, rj := h.validateFrame(q, **frame, false); rj != nil {
+			if i >= 0 {
+				rj = schemaMismatch(ev2Index(results, i), rj.violations)
+			}
+			return nil, false, rj
+		}
 	}
 	if rj := h.admit(q); rj != nil {
 		return nil, false, rj

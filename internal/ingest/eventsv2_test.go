@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runnel/runnel/internal/apierr"
 	"github.com/runnel/runnel/internal/event"
 	"github.com/runnel/runnel/internal/model"
 	"github.com/runnel/runnel/internal/store"
@@ -75,7 +74,7 @@ func (c cres) apiError(t testing.TB, status int, code, detail string) {
 	if c.status != status || c.header.Get("Content-Type") != "application/json" {
 		t.Fatalf("status %d %q, want %d: %s", c.status, c.header.Get("Content-Type"), status, c.raw)
 	}
-	var b apierr.Body
+	var b errBody // apierr.Body, with "violations" for a schema mismatch
 	mustJSON(t, c.raw, &b)
 	if b.Error != code || !strings.Contains(b.Detail, detail) {
 		t.Fatalf("error %+v, want %s with %q", b, code, detail)

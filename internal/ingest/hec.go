@@ -30,7 +30,9 @@ import (
 // ?token=), channel (400 code 10/11), stream (404/403 code 7, 409 code 1),
 // Content-Encoding (400 code 6), rate limit (429 code 9), body size (413
 // code 6), decoding (400 code 5/6/12/13/15 with invalid-event-number),
-// rate limit for the N events (429 code 9), publish (503 code 9).
+// the stream's JSON Schema (400 code 6 with invalid-event-number, the
+// violations in detail; schema.go), rate limit for the N events (429 code
+// 9), publish (503 code 9).
 //
 // A request is stored whole or not at all: unlike Splunk, which indexes
 // the events before the invalid one, Runnel stores none of them, so a
@@ -287,6 +289,14 @@ func (h *Handler) hec(w http.ResponseWriter, r *http.Request, q *request, raw bo
 	}
 	q.events = n
 	q.state.received.Add(float64(n))
+	if len(q.st.Schema) != 0 { // schema.go: 400 code 6 naming the event
+		if i, rj := h.validateFrame(q, out, false); rj != nil {
+			if i < 0 {
+				return false, &hecError{status: http.StatusInternalServerError, code: 8, event: -1, text: "Internal server error", rj: rj}
+			}
+			return false, &hecError{status: http.StatusBadRequest, code: hecInvalidFormat, event: i, rj: rj}
+		}
+	}
 	if rj := h.admit(q); rj != nil {
 		return false, hecBodyError(rj)
 	}

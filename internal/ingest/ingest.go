@@ -9,6 +9,7 @@
 //
 //	authenticate → resolve the stream (workspace, token stream list, status)
 //	→ cheap rate check → read the body (limit, gunzip) → decode
+//	→ validate against the stream's JSON Schema, if any (schema.go)
 //	→ charge the rate limits → publish one frame → answer
 //
 // Every step returns a *rejection (an apierr code, a sentence for the
@@ -89,6 +90,7 @@ import (
 	"github.com/runnel/runnel/internal/bus"
 	"github.com/runnel/runnel/internal/event"
 	"github.com/runnel/runnel/internal/model"
+	"github.com/runnel/runnel/internal/schema"
 	"github.com/runnel/runnel/internal/telemetry"
 )
 
@@ -127,6 +129,13 @@ type Deps struct {
 	Metrics  *telemetry.Metrics // nil: a private registry
 	Log      *slog.Logger       // nil: discard
 	Now      func() time.Time   // nil: time.Now
+	// Schemas caches compiled stream schemas (schema.go); nil: a private
+	// cache. Share one to forget deleted streams (Cache.Forget).
+	Schemas *schema.Cache
+	// DeadLetters keeps collection records refused by their stream's
+	// schema without ?syncValidation=true (schema.go); nil: such records
+	// are refused as with syncValidation.
+	DeadLetters DeadLetterStore
 }
 
 // Answers of a full buffer and of an unavailable store carry these Retry-After values.
@@ -158,6 +167,8 @@ type Handler struct {
 	streamLimits   limiters
 	streamState    streamStates
 	warnAt         atomic.Int64 // unix nanos of the last publish-failure warning
+	schemas        *schema.Cache
+	deadLetters    DeadLetterStore
 }
 
 // New returns the ingest handler.
@@ -178,6 +189,10 @@ func New(d Deps) *Handler {
 	h.streamState.m = map[string]*streamState{}
 	h.tokenLimits.m = map[string]*bucket{}
 	h.streamLimits.m = map[string]*bucket{}
+	h.schemas, h.deadLetters = d.Schemas, d.DeadLetters
+	if h.schemas == nil {
+		h.schemas = schema.NewCache(0, 0)
+	}
 	return h
 }
 
@@ -197,6 +212,8 @@ type rejection struct {
 	code   apierr.Code
 	detail string
 	retry  time.Duration // 429 and 503: Retry-After (at least 1 s)
+	// violations of the stream's schema (schema.go), at most schema.MaxViolations.
+	violations []schema.Violation
 }
 
 func reject(c apierr.Code, format string, args ...any) *rejection {
@@ -211,6 +228,10 @@ func reject(c apierr.Code, format string, args ...any) *rejection {
 func (rj *rejection) write(w http.ResponseWriter) {
 	if rj.retry > 0 || rj.code.Status == http.StatusTooManyRequests || rj.code.Status == http.StatusServiceUnavailable {
 		apierr.WriteRetry(w, rj.code, rj.detail, rj.retry)
+		return
+	}
+	if len(rj.violations) > 0 {
+		apierr.WriteBody(w, rj.code.Status, violationsBody{Body: apierr.Body{Error: rj.code.Name, Detail: rj.detail}, Violations: rj.violations})
 		return
 	}
 	apierr.Write(w, rj.code, rj.detail)

@@ -16,10 +16,14 @@ import (
 // Order of checks (the first failing one answers): token (401) and scope
 // (403); headers: X-Stream-Id, Content-Type, Content-Encoding,
 // Idempotency-Key (400 invalid_format); stream (404, 403 for a token limited
-// to other streams, 409 inactive); rate limits that cannot admit a single
+// to other streams, 409 inactive); its data source (400 invalid_format:
+// activity_history takes no ingest, text/plain only edge_applications;
+// records.go); rate limits that cannot admit a single
 // event (429, before the body is read); body size (400 payload_too_large)
 // and gzip (400 invalid_format); envelope (400 invalid_format, naming the
-// event); rate limits for the request's N events (429); publish (503).
+// event); the stream's JSON Schema (400 invalid_format naming the event,
+// with "violations"; schema.go); rate limits for the request's N events
+// (429); publish (503).
 
 const dialectNative = "native"
 
@@ -40,6 +44,8 @@ func nativeFormat(ct string) (decode.Format, *rejection) {
 	case strings.EqualFold(mt, "application/x-ndjson"), strings.EqualFold(mt, "application/ndjson"),
 		strings.EqualFold(mt, "application/jsonl"):
 		return decode.FormatNDJSON, nil
+	case strings.EqualFold(mt, "text/plain"):
+		return formatLines, nil // access-log lines; records.go
 	case mt == "":
 		return 0, reject(apierr.InvalidFormat, "missing Content-Type: send %s", nativeTypes)
 	}
@@ -82,6 +88,9 @@ func (h *Handler) native(w http.ResponseWriter, r *http.Request, q *request) (du
 	if rj := h.resolveStream(q, ref); rj != nil {
 		return false, rj
 	}
+	if rj := checkDataSource(q.st, format); rj != nil { // records.go
+		return false, rj
+	}
 	if rj := h.precheck(q); rj != nil {
 		return false, rj
 	}
@@ -93,15 +102,20 @@ func (h *Handler) native(w http.ResponseWriter, r *http.Request, q *request) (du
 	defer h.bufs.put(body)
 	q.bytes = len(*body)
 
-	frame := h.bufs.get(len(*body)) // a frame is never longer than its body
+	frame := h.bufs.get(len(*body)) // a frame is never longer than its body (but for access-log lines: records.go)
 	defer h.bufs.put(frame)
-	out, n, err := decode.Envelope((*frame)[:0], *body, format, decode.Limits{MaxDepth: MaxDepth})
+	out, n, rj := h.decodeNative(frame, *body, format, q.st) // by data source: records.go
 	*frame = out
-	if err != nil {
-		return false, reject(apierr.InvalidFormat, "%s", decodeDetail(err))
+	if rj != nil {
+		return false, rj
 	}
 	q.events = n
 	q.state.received.Add(float64(n))
+	if len(q.st.Schema) != 0 {
+		if _, rj := h.validateFrame(q, out, hasCatalog(q.st.DataSource)); rj != nil { // schema.go
+			return false, rj
+		}
+	}
 
 	if rj := h.admit(q); rj != nil {
 		return false, rj

@@ -54,9 +54,10 @@ import (
 // (bytes), "NaN"/"Infinity"/"-Infinity" strings for those doubles and null
 // for an empty value. Empty optional members (severity_text, trace_id,
 // span_id, flags 0, event_name, observed_timestamp 0) are left out. A
-// record whose values nest deeper than MaxDepth levels in the event, or
-// whose time is past year 9999, is refused alone (partial_success); when
-// every record is refused, the answer is 400.
+// record whose values nest deeper than MaxDepth levels in the event, whose
+// time is past year 9999, or whose event does not match the stream's JSON
+// Schema (schema.go), is refused alone (partial_success); when every
+// record is refused, the answer is 400.
 
 const (
 	dialectOTLP       = "otlp"
@@ -243,8 +244,12 @@ func (h *Handler) otlp(w http.ResponseWriter, r *http.Request, q *request, enc o
 	defer h.bufs.put(frame)
 	conv := otlpConverter{now: q.now}
 	out, ok := (*frame)[:0], false
+	// The fast paths (otlp_wire.go, otlp_json.go); what they leave, the
+	// official types decode.
 	if enc == otlpProtobuf {
-		out, ok = conv.frameWire(out, *body) // the fast path (otlp_wire.go)
+		out, ok = conv.frameWire(out, *body)
+	} else {
+		out, ok = conv.frameJSON(out, *body)
 	}
 	if !ok {
 		req, rj := h.otlpDecode(*body, enc)
@@ -254,6 +259,12 @@ func (h *Handler) otlp(w http.ResponseWriter, r *http.Request, q *request, enc o
 		out = conv.frame(out, req)
 	}
 	*frame = out
+	if len(q.st.Schema) != 0 && conv.accepted > 0 { // schema.go: refused like the records above
+		var rj *rejection
+		if out, rj = h.filterOTLP(q, out, &conv); rj != nil {
+			return otlpResult{}, newOTLPError(http.StatusInternalServerError, 13, rj) // google.rpc.Code INTERNAL
+		}
+	}
 	res := otlpResult{rejected: conv.rejected, message: conv.message}
 	if conv.accepted == 0 {
 		if conv.rejected > 0 {

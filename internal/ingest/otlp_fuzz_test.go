@@ -24,7 +24,8 @@ import (
 //     rejected_log_records of the answer, each a valid native envelope;
 //   - any other answer (400, 413) published nothing;
 //   - the protobuf fast path (otlp_wire.go) writes exactly what the
-//     official types give, and takes nothing proto.Unmarshal refuses.
+//     official types give, and takes nothing proto.Unmarshal refuses; the
+//     JSON fast path (otlp_json.go) likewise against protojson.
 func FuzzOTLP(f *testing.F) {
 	seed, _ := proto.Marshal(otlpRequest())
 	f.Add(seed, false)
@@ -39,6 +40,11 @@ func FuzzOTLP(f *testing.F) {
 	bench, _ := proto.Marshal(otlpBenchRequest())
 	f.Add(bench, false)
 	f.Add(wireTwoOneofs(), false)
+	for _, body := range otlpJSONCorpus(f) {
+		if len(body) < 4096 {
+			f.Add(body, true)
+		}
+	}
 
 	h := newFake(nil, func(st *model.Stream) { st.Limits.MaxPayload = fuzzLimit })
 	f.Fuzz(func(t *testing.T, body []byte, isJSON bool) {
@@ -67,6 +73,16 @@ func FuzzOTLP(f *testing.F) {
 			if wireOK && (string(wireOut) != string(refOut) || wire.accepted != ref.accepted || wire.rejected != ref.rejected || wire.message != ref.message) {
 				t.Fatalf("fast path and official types differ:\n%d %d %q %s\n%d %d %q %s",
 					wire.accepted, wire.rejected, wire.message, wireOut, ref.accepted, ref.rejected, ref.message, refOut)
+			}
+		} else {
+			// The same for the JSON fast path (otlp_json.go) and protojson.
+			fast, ref, fastOut, refOut, fastOK, refOK := otlpJSONBothPaths(t, body)
+			if fastOK && !refOK {
+				t.Fatalf("the JSON fast path took a body the reference refuses: %q", body)
+			}
+			if fastOK && (string(fastOut) != string(refOut) || fast.accepted != ref.accepted || fast.rejected != ref.rejected || fast.message != ref.message) {
+				t.Fatalf("JSON fast path and reference differ:\n%d %d %q %s\n%d %d %q %s",
+					fast.accepted, fast.rejected, fast.message, fastOut, ref.accepted, ref.rejected, ref.message, refOut)
 			}
 		}
 		unmarshal := proto.Unmarshal

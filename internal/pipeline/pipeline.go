@@ -13,6 +13,7 @@ import (
 	"github.com/runnel/runnel/internal/accesslog"
 	"github.com/runnel/runnel/internal/model"
 	"github.com/runnel/runnel/internal/pipeline/processors"
+	"github.com/runnel/runnel/internal/schema"
 	"github.com/runnel/runnel/internal/template"
 )
 
@@ -72,6 +73,9 @@ func compile(st *model.Stream, opts Options, chains bool) (*Plan, model.FieldErr
 			continue
 		}
 		p.Payloads[d.Name] = pl
+	}
+	if _, err := schema.Compile(st.Schema); err != nil {
+		errs.Add("schema", "%s", err)
 	}
 	if st.LogFormat != "" {
 		if _, err := accesslog.Compile(st.LogFormat); err != nil {

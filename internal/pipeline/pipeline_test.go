@@ -53,3 +53,19 @@ func TestCompileChecksLogFormat(t *testing.T) {
 		t.Fatal(errs)
 	}
 }
+
+func TestCompileChecksSchema(t *testing.T) {
+	st := &model.Stream{Schema: json.RawMessage(`{"type":"objekt"}`)}
+	errs := Check(st, Options{})
+	if len(errs) != 1 || errs[0].Path != "schema" {
+		t.Fatalf("errors %v, want schema", errs)
+	}
+	st.Schema = json.RawMessage(`{"$ref":"https://example.com/s.json"}`)
+	if errs := Check(st, Options{}); len(errs) != 1 || errs[0].Path != "schema" {
+		t.Fatalf("remote $ref: errors %v, want schema", errs)
+	}
+	st.Schema = json.RawMessage(`{"type":"object","required":["id"]}`)
+	if errs := Check(st, Options{}); errs != nil {
+		t.Fatal(errs)
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/runnel/runnel/internal/destination/builtins"
 	"github.com/runnel/runnel/internal/flowservice"
 	"github.com/runnel/runnel/internal/ingest"
+	"github.com/runnel/runnel/internal/schema"
 	"github.com/runnel/runnel/internal/secret"
 	"github.com/runnel/runnel/internal/store"
 	"github.com/runnel/runnel/internal/tail"
@@ -124,9 +125,17 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		Extensions: extensions,
 	}).Register(mux)
 	overflow := delivery.NewOverflow(b, metrics, log)
+	// Compiled stream schemas, one per stream version; a deleted stream's goes.
+	schemas := schema.NewCache(0, 0)
+	st.Subscribe(func(c store.StreamChange) {
+		if c.Op == store.Delete {
+			schemas.Forget(c.Stream.ID)
+		}
+	})
 	ingestHandler := ingest.New(ingest.Deps{
 		Bus: b, Overflow: overflow,
 		Streams: st, Tokens: st, Metrics: metrics, Log: log, Now: time.Now,
+		Schemas: schemas, DeadLetters: delivery.NewStreamDeadLetters(b),
 	})
 	// Activity History streams: every node shares one durable consumer of
 	// the activity stream; created before the node takes changes.

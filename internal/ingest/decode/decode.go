@@ -142,6 +142,33 @@ func Envelope(dst, body []byte, format Format, lim Limits) (out []byte, n int, e
 	return dst, n, nil
 }
 
+// Records is Envelope for records without an envelope (the events of a
+// stream whose data source has a catalog: flat objects whose keys are the
+// catalog's variables): every record must be a JSON object, with any
+// keys; syntax, depth, UTF-8 and framing are checked and the frame body
+// built as for Envelope. Errors name the record ("record 2: …").
+func Records(dst, body []byte, format Format, lim Limits) (out []byte, n int, err error) {
+	base := len(dst)
+	dst = slices.Grow(dst, len(body))
+	s := scanner{maxDepth: lim.maxDepth(), records: true}
+	switch format {
+	case FormatJSON:
+		dst, n = s.jsonBody(dst, body)
+	case FormatNDJSON:
+		s.ndjson = true
+		dst, n = s.ndjsonBody(dst, body)
+	default:
+		return dst[:base], 0, &Error{Index: -1, Detail: "unknown body format " + format.String()}
+	}
+	if s.code != errNone {
+		return dst[:base], 0, s.error()
+	}
+	if n == 0 {
+		return dst[:base], 0, &Error{Index: -1, Detail: "no records"}
+	}
+	return dst, n, nil
+}
+
 // Valid reports whether b is one syntactically valid JSON value within lim
 // (surrounding whitespace allowed). Unlike encoding/json.Valid it also
 // requires strings to be valid UTF-8. The error is an *Error with Index -1.
@@ -382,12 +409,16 @@ func (s *scanner) error() *Error {
 	case errEnvelope:
 		msg = s.ctx
 	}
+	noun := "event"
+	if s.records {
+		noun = "record"
+	}
 	switch {
 	case s.idx < 0:
 	case s.ndjson:
-		msg = fmt.Sprintf("event %d (line %d): %s", s.idx, s.line, msg)
+		msg = fmt.Sprintf("%s %d (line %d): %s", noun, s.idx, s.line, msg)
 	default:
-		msg = fmt.Sprintf("event %d: %s", s.idx, msg)
+		msg = fmt.Sprintf("%s %d: %s", noun, s.idx, msg)
 	}
 	return &Error{Index: s.idx, Detail: msg}
 }

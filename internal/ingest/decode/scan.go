@@ -29,6 +29,7 @@ const (
 type scanner struct {
 	maxDepth int
 	ndjson   bool // errors name a line, and input ends at end of line
+	records  bool // Records: events are any objects, no envelope rules
 	idx      int  // index of the event being scanned, -1 outside events
 	line     int  // 1-based NDJSON line being scanned
 
@@ -483,7 +484,7 @@ func fieldOf(name []byte) int {
 }
 
 // event scans the event object whose '{' is at b[i] and checks the envelope.
-func (s *scanner) event(b []byte, i int) int { return s.object(b, i, 1, true) }
+func (s *scanner) event(b []byte, i int) int { return s.object(b, i, 1, !s.records) }
 
 // missing reports the required fields absent from the set seen.
 func (s *scanner) missing(seen int) {
