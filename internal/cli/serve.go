@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/runnel/runnel/internal/model"
 	"github.com/runnel/runnel/internal/server"
 )
 
@@ -43,12 +44,13 @@ environment only:
 	fs.String("log-format", "text", "log format: text or json")
 	fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.String("public-url", "", "base URL clients reach this server at, for inlet_url (default: from each request's Host)")
+	fs.String("memory-limit", "512MiB", `soft memory limit of the Go runtime ("0" for none; GOMEMLIMIT wins when set)`)
 	fs.String("lookup-dir", "", "directory of the files enrich processors read (lookup CSV tables, GeoIP databases); default <data-dir>/lookups")
 	for _, f := range [][2]string{
 		{"data-dir", "RUNNEL_DATA_DIR"}, {"listen", "RUNNEL_LISTEN"}, {"nats", "RUNNEL_NATS"},
 		{"fsync", "RUNNEL_FSYNC"}, {"replicas", "RUNNEL_REPLICAS"}, {"tls-cert", "RUNNEL_TLS_CERT"},
 		{"tls-key", "RUNNEL_TLS_KEY"}, {"log-format", "RUNNEL_LOG_FORMAT"}, {"log-level", "RUNNEL_LOG_LEVEL"},
-		{"public-url", "RUNNEL_PUBLIC_URL"}, {"lookup-dir", "RUNNEL_LOOKUP_DIR"},
+		{"public-url", "RUNNEL_PUBLIC_URL"}, {"lookup-dir", "RUNNEL_LOOKUP_DIR"}, {"memory-limit", "RUNNEL_MEMORY_LIMIT"},
 	} {
 		setEnv(fs, f[0], f[1])
 	}
@@ -97,6 +99,11 @@ func serveConfig(cmd *cobra.Command, env func(string) string) (server.Config, er
 		AdminToken: strings.TrimSpace(env(envAdminToken)),
 	}
 	var problems []string
+	if ml, err := model.ParseSize(str("memory-limit")); err != nil || ml < 0 || ml > 0 && ml < 64<<20 {
+		problems = append(problems, fmt.Sprintf("--memory-limit %q: want a size of at least 64MiB (e.g. 512MiB), or 0 for none", str("memory-limit")))
+	} else {
+		cfg.MemoryLimit = int64(ml)
+	}
 	if cfg.NATS == "" && cfg.DataDir == "" {
 		problems = append(problems, "--data-dir is required for the embedded store")
 	}

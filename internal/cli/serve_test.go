@@ -24,7 +24,7 @@ func TestServeConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := server.Config{DataDir: "./data", Listen: ":8080", Fsync: "1s", LogFormat: "text", LogLevel: "info"}
+	want := server.Config{DataDir: "./data", Listen: ":8080", Fsync: "1s", LogFormat: "text", LogLevel: "info", MemoryLimit: 512 << 20}
 	if cfg != want {
 		t.Errorf("defaults\n got %+v\nwant %+v", cfg, want)
 	}
@@ -32,18 +32,20 @@ func TestServeConfigDefaults(t *testing.T) {
 
 func TestServeConfigPrecedence(t *testing.T) {
 	env := map[string]string{
-		"RUNNEL_DATA_DIR":    "/env/data",
-		"RUNNEL_LISTEN":      ":9000",
-		"RUNNEL_NATS":        "nats://a:4222,nats://b:4222",
-		"RUNNEL_FSYNC":       "always",
-		"RUNNEL_REPLICAS":    "3",
-		"RUNNEL_TLS_CERT":    "/env/cert.pem",
-		"RUNNEL_TLS_KEY":     "/env/key.pem",
-		"RUNNEL_LOG_FORMAT":  "json",
-		"RUNNEL_LOG_LEVEL":   "debug",
-		"RUNNEL_PUBLIC_URL":  "https://runnel.example/",
-		"RUNNEL_SECRET_KEY":  "k3y",
-		"RUNNEL_ADMIN_TOKEN": "adm1n",
+		"RUNNEL_DATA_DIR":     "/env/data",
+		"RUNNEL_LISTEN":       ":9000",
+		"RUNNEL_NATS":         "nats://a:4222,nats://b:4222",
+		"RUNNEL_FSYNC":        "always",
+		"RUNNEL_REPLICAS":     "3",
+		"RUNNEL_TLS_CERT":     "/env/cert.pem",
+		"RUNNEL_TLS_KEY":      "/env/key.pem",
+		"RUNNEL_LOG_FORMAT":   "json",
+		"RUNNEL_LOG_LEVEL":    "debug",
+		"RUNNEL_PUBLIC_URL":   "https://runnel.example/",
+		"RUNNEL_SECRET_KEY":   "k3y",
+		"RUNNEL_ADMIN_TOKEN":  "adm1n",
+		"RUNNEL_MEMORY_LIMIT": "1GiB",
+		"RUNNEL_LOOKUP_DIR":   "/env/lookups",
 	}
 	cfg, err := serveCfg(t, env)
 	if err != nil {
@@ -52,7 +54,7 @@ func TestServeConfigPrecedence(t *testing.T) {
 	want := server.Config{
 		DataDir: "/env/data", Listen: ":9000", NATS: "nats://a:4222,nats://b:4222", Fsync: "always", Replicas: 3,
 		TLSCert: "/env/cert.pem", TLSKey: "/env/key.pem", LogFormat: "json", LogLevel: "debug",
-		PublicURL: "https://runnel.example", SecretKey: "k3y", AdminToken: "adm1n",
+		PublicURL: "https://runnel.example", SecretKey: "k3y", AdminToken: "adm1n", MemoryLimit: 1 << 30, LookupDir: "/env/lookups",
 	}
 	if cfg != want {
 		t.Errorf("from env\n got %+v\nwant %+v", cfg, want)
@@ -60,14 +62,15 @@ func TestServeConfigPrecedence(t *testing.T) {
 
 	// Flags on the command line win over the environment.
 	cfg, err = serveCfg(t, env, "--data-dir", "/flag/data", "--listen=127.0.0.1:1", "--fsync", "200ms", "--replicas", "1",
-		"--log-format", "text", "--log-level", "warn", "--nats", "", "--public-url", "http://x", "--tls-cert", "c", "--tls-key", "k")
+		"--log-format", "text", "--log-level", "warn", "--nats", "", "--public-url", "http://x", "--tls-cert", "c", "--tls-key", "k",
+		"--memory-limit", "0", "--lookup-dir", "/flag/lookups")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want = server.Config{
 		DataDir: "/flag/data", Listen: "127.0.0.1:1", NATS: "", Fsync: "200ms", Replicas: 1,
 		TLSCert: "c", TLSKey: "k", LogFormat: "text", LogLevel: "warn",
-		PublicURL: "http://x", SecretKey: "k3y", AdminToken: "adm1n",
+		PublicURL: "http://x", SecretKey: "k3y", AdminToken: "adm1n", LookupDir: "/flag/lookups",
 	}
 	if cfg != want {
 		t.Errorf("flags over env\n got %+v\nwant %+v", cfg, want)
@@ -85,7 +88,7 @@ func TestServeSecretsAreNotFlags(t *testing.T) {
 	// Each flag shows its environment twin.
 	usage := cmd.Flags().FlagUsages()
 	for _, env := range []string{"RUNNEL_DATA_DIR", "RUNNEL_LISTEN", "RUNNEL_NATS", "RUNNEL_FSYNC", "RUNNEL_REPLICAS",
-		"RUNNEL_TLS_CERT", "RUNNEL_TLS_KEY", "RUNNEL_LOG_FORMAT", "RUNNEL_LOG_LEVEL", "RUNNEL_PUBLIC_URL"} {
+		"RUNNEL_TLS_CERT", "RUNNEL_TLS_KEY", "RUNNEL_LOG_FORMAT", "RUNNEL_LOG_LEVEL", "RUNNEL_PUBLIC_URL", "RUNNEL_LOOKUP_DIR", "RUNNEL_MEMORY_LIMIT"} {
 		if !strings.Contains(usage, "[$"+env+"]") {
 			t.Errorf("help lacks %s", env)
 		}
@@ -103,6 +106,8 @@ func TestServeConfigInvalid(t *testing.T) {
 		{nil, []string{"--tls-cert", "c"}, "--tls-cert and --tls-key go together"},
 		{map[string]string{"RUNNEL_LOG_FORMAT": "xml"}, nil, `--log-format "xml"`},
 		{nil, []string{"--log-level", "loud"}, `--log-level "loud"`},
+		{nil, []string{"--memory-limit", "lots"}, `--memory-limit "lots"`},
+		{map[string]string{"RUNNEL_MEMORY_LIMIT": "1MiB"}, nil, `--memory-limit "1MiB": want a size of at least 64MiB`},
 	} {
 		_, err := serveCfg(t, c.env, c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

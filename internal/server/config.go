@@ -26,6 +26,10 @@ type Config struct {
 	// PublicURL is the base URL clients reach this server at, used for
 	// inlet_url (default: derived from each request's Host).
 	PublicURL string
+	// MemoryLimit is the Go runtime's soft memory limit in bytes
+	// (debug.SetMemoryLimit); 0: none. The GOMEMLIMIT environment
+	// variable, when set, wins.
+	MemoryLimit int64
 	// SecretKey (RUNNEL_SECRET_KEY) encrypts destination secrets; empty:
 	// a key file in DataDir.
 	SecretKey string

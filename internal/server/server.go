@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -41,6 +42,13 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = ":8080"
+	}
+	if cfg.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		// The store's block caches are released to the garbage collector
+		// (weak references) but only collected when the heap grows past
+		// its GC goal: with no limit a node whose ingest outruns delivery
+		// sat at 2 GiB; with 512 MiB it stays near it (docs/BENCHMARKS.md).
+		debug.SetMemoryLimit(cfg.MemoryLimit)
 	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
