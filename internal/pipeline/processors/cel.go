@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
@@ -87,6 +89,9 @@ type program struct {
 	src  string
 	prg  cel.Program
 	bool bool // a condition: the result must be a bool
+	// cmp, when not nil, answers the condition without the interpreter
+	// for the events it covers (see stringCompare).
+	cmp *stringCompare
 }
 
 // compile compiles src. wantBool requires a boolean (or dyn) result. The
@@ -117,7 +122,107 @@ func (e *celEnv) compile(src string, wantBool bool) (*program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("expression: %w", err)
 	}
-	return &program{src: src, prg: prg, bool: wantBool}, nil
+	return &program{src: src, prg: prg, bool: wantBool, cmp: newStringCompare(ast.NativeRep(), e.vars)}, nil
+}
+
+// stringCompare is a condition of the form `a.b.c == "lit"` or
+// `a.b.c != "lit"` (either operand order), where a is a declared variable
+// and b, c, ... are plain field selections (none is fine too: `a == "x"`). When every step of the path
+// is an object holding the key and the value at the end is a string, the
+// result is plain string (in)equality: exactly what the interpreter
+// computes there (the activation resolves a to the top-level field, a
+// selection on an *object is object.get, a string value is a
+// types.String, and equality of two types.String compares their bytes),
+// without the interpreter's frame, attribute and interface calls. Every
+// other event (a missing key, a value of another type, an array on the
+// way) goes through the interpreter, so errors and the equality of mixed
+// types stay CEL's.
+type stringCompare struct {
+	segs []string // the variable, then the selected fields
+	lit  string
+	ne   bool // != rather than ==
+}
+
+// newStringCompare recognizes a checked AST of the stringCompare shape;
+// nil otherwise.
+func newStringCompare(a *celast.AST, vars []string) *stringCompare {
+	if a == nil || !a.IsChecked() {
+		return nil
+	}
+	e := a.Expr()
+	if e.Kind() != celast.CallKind {
+		return nil
+	}
+	call := e.AsCall()
+	fc := &stringCompare{}
+	overload := "equals"
+	switch call.FunctionName() {
+	case "_==_":
+	case "_!=_":
+		fc.ne, overload = true, "not_equals"
+	default:
+		return nil
+	}
+	if call.IsMemberFunction() || len(call.Args()) != 2 {
+		return nil
+	}
+	refs := a.ReferenceMap()
+	if r, ok := refs[e.ID()]; !ok || r.Value != nil || len(r.OverloadIDs) != 1 || r.OverloadIDs[0] != overload {
+		return nil
+	}
+	lhs, rhs := call.Args()[0], call.Args()[1]
+	if lhs.Kind() == celast.LiteralKind {
+		lhs, rhs = rhs, lhs
+	}
+	if rhs.Kind() != celast.LiteralKind {
+		return nil
+	}
+	lit, ok := rhs.AsLiteral().(types.String)
+	if !ok {
+		return nil
+	}
+	fc.lit = string(lit)
+	// lhs: a chain of plain selections down to an identifier.
+	var rev []string
+	for lhs.Kind() == celast.SelectKind {
+		sel := lhs.AsSelect()
+		if sel.IsTestOnly() {
+			return nil
+		}
+		if _, ok := refs[lhs.ID()]; ok { // resolved as a qualified name
+			return nil
+		}
+		rev = append(rev, sel.FieldName())
+		lhs = sel.Operand()
+	}
+	if lhs.Kind() != celast.IdentKind {
+		return nil
+	}
+	name := lhs.AsIdent()
+	if r, ok := refs[lhs.ID()]; !ok || r.Name != name || r.Value != nil || !slices.Contains(vars, name) {
+		return nil
+	}
+	fc.segs = append(fc.segs, name)
+	for i := len(rev) - 1; i >= 0; i-- {
+		fc.segs = append(fc.segs, rev[i])
+	}
+	return fc
+}
+
+// eval answers the condition on root; ok is false when the interpreter
+// must.
+func (fc *stringCompare) eval(root *object) (result, ok bool) {
+	v := root.get(fc.segs[0])
+	for _, k := range fc.segs[1:] {
+		if v == nil || v.kind != kObject {
+			return false, false
+		}
+		v = v.obj().get(k)
+	}
+	if v == nil || v.kind != kString {
+		return false, false
+	}
+	return (v.s == fc.lit) != fc.ne, true
 }
 
 // maxEventSize bounds the size of any value in an event (the hard cap of
@@ -153,6 +258,11 @@ func (p *program) eval(ctx context.Context, act *activation) (ref.Val, error) {
 
 // match runs a condition.
 func (p *program) match(ctx context.Context, act *activation) (bool, error) {
+	if p.cmp != nil {
+		if r, ok := p.cmp.eval(act.root); ok {
+			return r, nil
+		}
+	}
 	out, err := p.eval(ctx, act)
 	if err != nil {
 		return false, err

@@ -195,12 +195,13 @@ type processor interface {
 // Chain is a compiled processor list; immutable and safe for concurrent
 // use. A nil or empty Chain keeps every event unchanged.
 type Chain struct {
-	procs  []processor
-	routes []*program // nil entry: no condition
-	names  []string
-	vars   []string
-	shards []shard
-	pool   sync.Pool
+	procs     []processor
+	routes    []*program // nil entry: no condition
+	names     []string
+	vars      []string
+	shards    []shard
+	nextShard atomic.Uint32 // for new states
+	pool      sync.Pool
 	// mask hashing
 	salt []byte
 	// random sampling
@@ -217,8 +218,8 @@ type counters struct {
 	_                                    [32]byte
 }
 
-// shard is one stripe of the counters; an Apply call picks one at random
-// so that concurrent callers rarely share a cache line.
+// shard is one stripe of the counters; each pooled state uses one, so that
+// concurrent callers rarely share a cache line.
 type shard struct {
 	entered        atomic.Uint64
 	domainFiltered atomic.Uint64
@@ -387,7 +388,13 @@ func Compile(raw json.RawMessage, opts Options) (*Chain, model.FieldErrors) {
 		c.shards[i].procs = make([]counters, len(c.procs))
 		c.shards[i].routes = make([]routeCounters, len(c.routes))
 	}
-	c.pool.New = func() any { return &state{chain: c} }
+	c.pool.New = func() any {
+		// Each state keeps one shard: the pool hands states out per P,
+		// so concurrent callers rarely share a shard, without drawing a
+		// random number per call.
+		i := c.nextShard.Add(1)
+		return &state{chain: c, sh: &c.shards[i&uint32(len(c.shards)-1)]}
+	}
 	return c, nil
 }
 
@@ -526,7 +533,6 @@ func (c *Chain) getState(ctx context.Context) *state {
 	st.res = Result{Processor: -1}
 	st.modified = false
 	st.keyed = false
-	st.sh = &c.shards[rand.Uint32()&uint32(len(c.shards)-1)]
 	st.act.vars = c.vars
 	return st
 }

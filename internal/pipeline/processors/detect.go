@@ -25,14 +25,20 @@ import (
 //   - aws_key: AKIA or ASIA followed by 16 upper-case letters or digits.
 
 func findSensitive(s string, det int, out []span) []span {
+	var at, card bool
 	if det&(detEmail|detCard) != 0 {
-		at, digits := classify(s)
-		if det&detEmail != 0 && at {
-			out = findEmails(s, out)
-		}
-		if det&detCard != 0 && digits >= 13 {
-			out = findCards(s, out)
-		}
+		at, card = screen(s)
+	}
+	return findScreened(s, det, at, card, out)
+}
+
+// findScreened is findSensitive given screen(s).
+func findScreened(s string, det int, at, card bool, out []span) []span {
+	if det&detEmail != 0 && at {
+		out = findEmails(s, out)
+	}
+	if det&detCard != 0 && card {
+		out = findCards(s, out)
 	}
 	if det&detIP != 0 {
 		out = findIPs(s, out)
@@ -52,11 +58,32 @@ func isAlnum(c byte) bool { return isDigit(c) || isAlpha(c) }
 
 // --- email ---
 
-func isLocalChar(c byte) bool {
-	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
-}
+func isLocalChar(c byte) bool { return charClass[c]&cLocal != 0 }
 
-func isDomainChar(c byte) bool { return isAlnum(c) || c == '.' || c == '-' }
+func isDomainChar(c byte) bool { return charClass[c]&cDomain != 0 }
+
+// Classes of ASCII bytes for the e-mail detector.
+const (
+	cLocal  = 1 << iota // [A-Za-z0-9._%+-]
+	cDomain             // [A-Za-z0-9.-]
+	cAlpha              // [A-Za-z]
+)
+
+var charClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		if isAlnum(b) || b == '.' || b == '_' || b == '%' || b == '+' || b == '-' {
+			t[c] |= cLocal
+		}
+		if isAlnum(b) || b == '.' || b == '-' {
+			t[c] |= cDomain
+		}
+		if isAlpha(b) {
+			t[c] |= cAlpha
+		}
+	}
+	return t
+}()
 
 func findEmails(s string, out []span) []span {
 	off := 0
@@ -90,35 +117,40 @@ func findEmails(s string, out []span) []span {
 	return out
 }
 
+// validDomain reports whether d is two or more dot-separated labels, none
+// empty or starting or ending with '-', the last (the TLD) of two or more
+// letters.
 func validDomain(d string) bool {
-	labels := 0
-	for len(d) > 0 {
-		label, rest, more := strings.Cut(d, ".")
-		if label == "" || label[0] == '-' || label[len(label)-1] == '-' {
+	labels, start, last := 0, 0, 0
+	for i := 0; i <= len(d); i++ {
+		if i < len(d) && d[i] != '.' {
+			continue
+		}
+		// d[start:i] is a label.
+		if i == start || d[start] == '-' || d[i-1] == '-' {
 			return false
 		}
 		labels++
-		if !more {
-			// the TLD: letters only, 2 or more
-			if len(label) < 2 {
-				return false
-			}
-			for i := 0; i < len(label); i++ {
-				if !isAlpha(label[i]) {
-					return false
-				}
-			}
-			return labels >= 2
-		}
-		d = rest
+		last, start = start, i+1
 	}
-	return false
+	// the TLD: letters only, 2 or more
+	tld := d[last:]
+	if labels < 2 || len(tld) < 2 {
+		return false
+	}
+	for i := 0; i < len(tld); i++ {
+		if charClass[tld[i]]&cAlpha == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // --- card ---
 
 func findCards(s string, out []span) []span {
 	n := len(s)
+	var gbuf [24]span
 	for i := 0; i < n; {
 		// Skip eight bytes without a digit at a time.
 		for i+8 <= n && !hasDigit(le64(s, i)) {
@@ -133,12 +165,14 @@ func findCards(s string, out []span) []span {
 		}
 		// A run of digit groups joined by single spaces or dashes.
 		start, j, total := i, i, 0
+		groups := gbuf[:0]
 		for {
 			gs := j
 			for j < n && isDigit(s[j]) {
 				j++
 			}
 			total += j - gs
+			groups = append(groups, span{gs, j})
 			if j+1 < n && (s[j] == ' ' || s[j] == '-') && isDigit(s[j+1]) {
 				j++
 				continue
@@ -147,26 +181,15 @@ func findCards(s string, out []span) []span {
 		}
 		i = j
 		if total >= 13 {
-			out = cardsInRun(s, start, j, out)
+			out = cardsInRun(s, start, j, groups, total, out)
 		}
 	}
 	return out
 }
 
-// cardsInRun finds card numbers in the run s[start:end] of digit groups.
-func cardsInRun(s string, start, end int, out []span) []span {
-	var gbuf [24]span
-	groups := gbuf[:0]
-	total := 0
-	for j := start; j < end; {
-		gs := j
-		for j < end && isDigit(s[j]) {
-			j++
-		}
-		groups = append(groups, span{gs, j})
-		total += j - gs
-		j++ // the separator
-	}
+// cardsInRun finds card numbers in the run s[start:end] of digit groups
+// (total digits in all).
+func cardsInRun(s string, start, end int, groups []span, total int, out []span) []span {
 	// A group touching a letter or digit is not part of a number.
 	if start > 0 && isAlnum(s[start-1]) {
 		total -= groups[0].end - groups[0].start
@@ -207,6 +230,50 @@ func cardsInRun(s string, start, end int, out []span) []span {
 	return out
 }
 
+// screen is the detectors' pre-filter: at reports whether s has an '@',
+// and card is false when s cannot hold a card number, which needs 13
+// digits or more joined by single separators: 13 digits, and (checked for
+// strings up to 64 bytes) 13 consecutive bytes that are digits, spaces or
+// dashes. Most strings have neither, and are then not scanned for e-mail
+// addresses or card numbers at all; the second test keeps timestamps
+// (2025-02-12T14:32:15Z has 14 digits) out of the card scan.
+func screen(s string) (at, card bool) {
+	at, digits := classify(s)
+	if digits < 13 {
+		return at, false
+	}
+	n := len(s)
+	if n > 64 {
+		return at, true
+	}
+	// Bit i of runs: byte i is a digit, a space or a dash. The last word
+	// overlaps the one before it when n is not a multiple of 8.
+	var runs uint64
+	for i := 0; i < n; i += 8 {
+		j := min(i, n-8)
+		w := le64(s, j)
+		m := digitMask(w) | eqMask(w, ' ') | eqMask(w, '-')
+		runs |= (m >> 7) * 0x0102040810204080 >> 56 << j
+	}
+	// Bit i survives when bytes i..i+12 are all set.
+	runs &= runs >> 1
+	runs &= runs >> 2
+	runs &= runs >> 4
+	runs &= runs >> 5
+	return at, runs != 0
+}
+
+// eqMask has the high bit set in exactly the bytes of w equal to c.
+func eqMask(w uint64, c byte) uint64 {
+	const (
+		ones = 0x0101010101010101
+		low7 = ones * 127
+		high = ones * 128
+	)
+	x := w ^ (ones * uint64(c))
+	return ^((x&low7 + low7) | x) & high
+}
+
 // classify reports whether s has an '@' and how many ASCII digits, eight
 // bytes at a time: most strings have neither an '@' nor 13 digits, and
 // are then not scanned for e-mail addresses or card numbers at all.
@@ -216,20 +283,31 @@ func classify(s string) (at bool, digits int) {
 		high = ones * 128
 	)
 	var atm uint64
+	n := len(s)
+	if n < 8 {
+		for i := 0; i < n; i++ {
+			c := s[i]
+			if isDigit(c) {
+				digits++
+			} else if c == '@' {
+				atm = 1
+			}
+		}
+		return atm != 0, digits
+	}
 	i := 0
-	for ; i+8 <= len(s); i += 8 {
+	for ; i+8 <= n; i += 8 {
 		w := le64(s, i)
 		digits += bits.OnesCount64(digitMask(w))
 		q := w ^ (ones * '@')
 		atm |= (q - ones) &^ q & high
 	}
-	for ; i < len(s); i++ {
-		c := s[i]
-		if isDigit(c) {
-			digits++
-		} else if c == '@' {
-			atm = 1
-		}
+	if i < n {
+		// The last eight bytes; the low ones were counted already.
+		w := le64(s, n-8)
+		digits += bits.OnesCount64(digitMask(w) &^ (1<<(8*(8-(n-i))) - 1))
+		q := w ^ (ones * '@')
+		atm |= (q - ones) &^ q & high
 	}
 	return atm != 0, digits
 }
@@ -253,23 +331,22 @@ func hasDigit(w uint64) bool { return digitMask(w) != 0 }
 
 // luhn checks the digits of s (other bytes are skipped).
 func luhn(s string) bool {
-	sum, double := 0, false
+	sum, double := 0, 0
 	for i := len(s) - 1; i >= 0; i-- {
-		c := s[i]
-		if !isDigit(c) {
+		d := s[i] - '0'
+		if d > 9 {
 			continue
 		}
-		d := int(c - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
+		sum += int(luhnDigit[double][d])
+		double ^= 1
 	}
 	return sum%10 == 0
+}
+
+// luhnDigit is a digit's share of the Luhn sum, as is and doubled.
+var luhnDigit = [2][10]uint8{
+	{0, 1, 2, 3, 4, 5, 6, 7, 8, 9},
+	{0, 2, 4, 6, 8, 1, 3, 5, 7, 9},
 }
 
 // --- ip ---

@@ -28,7 +28,10 @@
 // arena that is pooled, so a warm chain decodes an event with a couple of
 // allocations. CEL expressions are evaluated directly on the tree: objects
 // and arrays implement CEL's map and list traits, so no map is built per
-// event. Output is compact JSON with keys in their original order (keys
+// event; a condition comparing a field with a string literal
+// (event.status != "declined") is answered without the interpreter when
+// the field holds a string, and by the interpreter otherwise. Output is
+// compact JSON with keys in their original order (keys
 // a processor adds come after, in the order added); when no processor
 // changed the event ApplyJSON returns the input as given.
 //

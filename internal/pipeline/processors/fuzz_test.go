@@ -211,6 +211,10 @@ func FuzzMask(f *testing.F) {
 		if at, n := classify(s); at != strings.Contains(s, "@") || n != countDigits(s) {
 			t.Fatalf("classify(%q) = %v, %d", s, at, n)
 		}
+		// The pre-filter never hides an address or a card number.
+		if at, card := screen(s); at != strings.Contains(s, "@") || !card && len(findCards(s, nil)) > 0 {
+			t.Fatalf("screen(%q) = %v, %v; cards %v", s, at, card, findCards(s, nil))
+		}
 		spans := mergeSpans(findSensitive(s, all, nil))
 		for i, sp := range spans {
 			if sp.start < 0 || sp.end > len(s) || sp.start >= sp.end || (i > 0 && sp.start <= spans[i-1].end) {

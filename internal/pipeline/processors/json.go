@@ -308,6 +308,9 @@ func (d *decoder) str() (s string, clean bool, err error) {
 			}
 			return d.a.unquote(raw), false, nil
 		case '\\':
+			if !esc && acc&high == 0 && d.a != nil && d.a.ephemeral {
+				return d.strEsc(start, i)
+			}
 			esc = true
 			if i+1 >= len(data) {
 				d.i = i + 1
@@ -326,6 +329,92 @@ func (d *decoder) str() (s string, clean bool, err error) {
 				d.i = i
 				return "", false, d.fail("invalid escape")
 			}
+		default:
+			d.i = i
+			return "", false, d.fail("control character in string")
+		}
+	}
+}
+
+// strEsc finishes str for a string whose body starts at start and has
+// its first escape at i, with only ASCII before it: it decodes the rest
+// while validating it, in one pass, into the (ephemeral) arena's string
+// bytes. Errors are str's. A string with non-ASCII bytes after the escape
+// is decoded again by unquote, which replaces invalid UTF-8.
+func (d *decoder) strEsc(start, i int) (string, bool, error) {
+	const high = 0x8080808080808080
+	data := d.data
+	a := d.a
+	base := len(a.strs)
+	buf := append(a.strs, data[start:i]...)
+	var acc uint64 // OR of the plain bytes copied: high bits mean non-ASCII
+	for {
+		// data[i] is a backslash.
+		if i+1 >= len(data) {
+			d.i = i + 1
+			return "", false, d.fail("unterminated string")
+		}
+		switch c := data[i+1]; c {
+		case '"', '\\', '/':
+			buf = append(buf, c)
+			i += 2
+		case 'b', 'f', 'n', 'r', 't':
+			buf, i = unescape(buf, data, i)
+		case 'u':
+			if i+5 >= len(data) || !isHex4(data[i+2:i+6]) {
+				d.i = i
+				return "", false, d.fail(`invalid \u escape`)
+			}
+			// A surrogate pair's second half is only taken when it lies
+			// inside the string; a quote ends the string before it.
+			buf, i = unescape(buf, data, i)
+		default:
+			d.i = i
+			return "", false, d.fail("invalid escape")
+		}
+		// Plain bytes up to the next quote, backslash or control
+		// character, eight at a time.
+		for len(data)-i >= 8 {
+			w := le64(data, i)
+			if m := specialMask(w); m != 0 {
+				k := bits.TrailingZeros64(m) >> 3
+				acc |= w & (1<<(8*k) - 1)
+				buf = binary.LittleEndian.AppendUint64(buf, w)
+				buf = buf[:len(buf)-8+k]
+				i += k
+				goto special
+			}
+			acc |= w
+			buf = binary.LittleEndian.AppendUint64(buf, w)
+			i += 8
+		}
+		for i < len(data) {
+			c := data[i]
+			if c < 0x20 || c == '"' || c == '\\' {
+				break
+			}
+			acc |= uint64(c)
+			buf = append(buf, c)
+			i++
+		}
+	special:
+		if i >= len(data) {
+			d.i = i
+			return "", false, d.fail("unterminated string")
+		}
+		switch data[i] {
+		case '"':
+			d.i = i + 1
+			if acc&high != 0 {
+				return a.unquote(data[start:i]), false, nil
+			}
+			a.strs = buf
+			if len(buf) == base {
+				return "", false, nil
+			}
+			return unsafe.String(&buf[base], len(buf)-base), false, nil
+		case '\\':
+			continue
 		default:
 			d.i = i
 			return "", false, d.fail("control character in string")
@@ -546,8 +635,15 @@ func (d *decoder) object() (value, error) {
 		if d.i < len(d.data) && d.data[d.i] <= ' ' {
 			d.ws()
 		}
-		v, err := d.value()
-		if err != nil {
+		var v value
+		if d.i < len(d.data) && d.data[d.i] == '"' {
+			// The common string member, without value's call.
+			s, clean, err := d.str()
+			if err != nil {
+				return value{}, err
+			}
+			v = value{kind: kString, clean: clean, s: s}
+		} else if v, err = d.value(); err != nil {
 			return value{}, err
 		}
 		// First occurrence of a key wins.
@@ -574,7 +670,7 @@ func (d *decoder) object() (value, error) {
 			seen[key] = struct{}{}
 		}
 		if !dup {
-			a.stackM = append(a.stackM, member{key: key, val: v})
+			a.pushMember(key, v)
 		}
 		if d.i < len(d.data) && d.data[d.i] <= ' ' {
 			d.ws()
@@ -598,6 +694,25 @@ func (d *decoder) object() (value, error) {
 		}
 		return value{}, d.fail("expected ',' or '}'")
 	}
+}
+
+// pushMember appends a member to the decoder's stack field by field: a
+// composite literal is assembled on the stack with narrow stores and then
+// copied with wide loads, which stalls store-to-load forwarding (a third
+// of the decoder's time).
+func (a *arena) pushMember(key string, v value) {
+	n := len(a.stackM)
+	if n < cap(a.stackM) {
+		a.stackM = a.stackM[:n+1]
+	} else {
+		a.stackM = append(a.stackM, member{})
+	}
+	m := &a.stackM[n]
+	m.key = key
+	m.val.kind = v.kind
+	m.val.clean = v.clean
+	m.val.s = v.s
+	m.val.p = v.p
 }
 
 // keyHash is a cheap hash of a key for the duplicate-key filter.

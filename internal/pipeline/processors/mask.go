@@ -143,22 +143,34 @@ func (p *maskProc) maskWhole(st *state, v *value) int {
 
 func (p *maskProc) scanObject(st *state, o *object) int {
 	n := 0
+	screened := p.screened()
 	for i := range o.m {
-		n += p.scanValue(st, &o.m[i].val)
+		v := &o.m[i].val
+		switch {
+		case v.kind == kString:
+			// The common short string without an '@' is skipped here,
+			// without a call (see scanStr).
+			if screened && len(v.s) < 13 && strings.IndexByte(v.s, '@') < 0 {
+				continue
+			}
+			n += p.scanStr(st, v)
+		case v.kind >= kObject:
+			n += p.scanValue(st, v)
+		}
 	}
 	return n
+}
+
+// screened reports whether only the e-mail and card detectors run, whose
+// pre-filter (screen) scanStr applies first.
+func (p *maskProc) screened() bool {
+	return p.detectors&^(detEmail|detCard) == 0 && len(p.patterns) == 0
 }
 
 func (p *maskProc) scanValue(st *state, v *value) int {
 	switch v.kind {
 	case kString:
-		if s, ok := p.scanString(st, v.s); ok {
-			// Masking keeps whole characters of the original and adds
-			// only [REDACTED], hex digits and '*': a string that needed no
-			// escaping still needs none.
-			v.s = s
-			return 1
-		}
+		return p.scanStr(st, v)
 	case kObject:
 		return p.scanObject(st, v.obj())
 	case kArray:
@@ -171,8 +183,43 @@ func (p *maskProc) scanValue(st *state, v *value) int {
 	return 0
 }
 
+// scanStr masks the string v and reports whether it changed (1 or 0).
+func (p *maskProc) scanStr(st *state, v *value) int {
+	var spans []span
+	if p.screened() {
+		// Most strings fail the e-mail and card pre-filter: skip them
+		// here, without entering the scan.
+		var at, card bool
+		if len(v.s) < 13 {
+			// Too short for a card number.
+			at = strings.IndexByte(v.s, '@') >= 0
+		} else {
+			at, card = screen(v.s)
+		}
+		if !(at && p.detectors&detEmail != 0) && !(card && p.detectors&detCard != 0) {
+			return 0
+		}
+		spans = findScreened(v.s, p.detectors, at, card, st.matches[:0])
+	} else {
+		spans = p.find(st, v.s)
+	}
+	if s, ok := p.maskSpans(st, v.s, spans); ok {
+		// Masking keeps whole characters of the original and adds only
+		// [REDACTED], hex digits and '*': a string that needed no escaping
+		// still needs none.
+		v.s = s
+		return 1
+	}
+	return 0
+}
+
 // scanString masks what the detectors and patterns find in s.
 func (p *maskProc) scanString(st *state, s string) (string, bool) {
+	return p.maskSpans(st, s, p.find(st, s))
+}
+
+// find returns what the detectors and patterns find in s (in st.matches).
+func (p *maskProc) find(st *state, s string) []span {
 	spans := findSensitive(s, p.detectors, st.matches[:0])
 	for _, re := range p.patterns {
 		for _, m := range re.FindAllStringIndex(s, -1) {
@@ -181,6 +228,12 @@ func (p *maskProc) scanString(st *state, s string) (string, bool) {
 			}
 		}
 	}
+	return spans
+}
+
+// maskSpans masks the spans p.find found in s (and what a second look
+// between them finds).
+func (p *maskProc) maskSpans(st *state, s string, spans []span) (string, bool) {
 	if len(spans) == 0 {
 		st.matches = spans
 		return "", false

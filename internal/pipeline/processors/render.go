@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 
 	"github.com/runnel/runnel/internal/template"
@@ -23,7 +24,23 @@ type Renderer struct {
 	paths []path
 	heads []string // `{"path":` then `,"path":`
 	fast  bool
+	// The paths' distinct proper prefixes (event, event.parsed, ...), each
+	// after its own prefix, and each path as its longest proper prefix
+	// plus the last segment: a prefix shared by several paths is looked
+	// up once per event. Empty when there are too many prefixes.
+	prefixes []step
+	leaves   []step
 }
+
+// step is a lookup from an earlier prefix (-1: the event's top level).
+type step struct {
+	from int
+	seg  segment
+}
+
+// maxPrefixes bounds Renderer.prefixes (their values are kept on the
+// stack).
+const maxPrefixes = 16
 
 // NewRenderer prepares tpl for ApplyRender; compile it once per stream
 // version with the chain.
@@ -57,7 +74,72 @@ func NewRenderer(tpl *template.Template) *Renderer {
 	want = append(want, '}')
 	got, err := tpl.Render(nil, []byte(`{}`))
 	r.fast = err == nil && bytes.Equal(got, want)
+	r.prefixes, r.leaves = prefixSteps(r.paths)
 	return r
+}
+
+// prefixSteps splits paths into shared prefix lookups and one last step
+// per path; nil when there are more than maxPrefixes prefixes.
+func prefixSteps(paths []path) (prefixes, leaves []step) {
+	ids := map[string]int{} // prefix (length-prefixed keys) -> index
+	for _, p := range paths {
+		from, id := -1, ""
+		for _, seg := range p.segs[:len(p.segs)-1] {
+			id += strconv.Itoa(len(seg.key)) + ":" + seg.key
+			i, ok := ids[id]
+			if !ok {
+				if len(prefixes) == maxPrefixes {
+					return nil, nil
+				}
+				i = len(prefixes)
+				ids[id] = i
+				prefixes = append(prefixes, step{from: from, seg: seg})
+			}
+			from = i
+		}
+		leaves = append(leaves, step{from: from, seg: p.segs[len(p.segs)-1]})
+	}
+	return prefixes, leaves
+}
+
+// stepFrom is the value s leads to, or nil.
+func stepFrom(root *object, nodes *[maxPrefixes]*value, s *step) *value {
+	if s.from < 0 {
+		return root.get(s.seg.key)
+	}
+	if n := nodes[s.from]; n != nil {
+		return child(n, s.seg)
+	}
+	return nil
+}
+
+// appendPaths appends the record: each path's value (null when missing),
+// as lookup finds it.
+func (r *Renderer) appendPaths(dst []byte, root *object) []byte {
+	if r.leaves == nil {
+		for i, p := range r.paths {
+			dst = append(dst, r.heads[i]...)
+			if v := lookup(root, p); v != nil {
+				dst = appendValue(dst, *v)
+			} else {
+				dst = append(dst, "null"...)
+			}
+		}
+		return append(dst, '}')
+	}
+	var nodes [maxPrefixes]*value
+	for i := range r.prefixes {
+		nodes[i] = stepFrom(root, &nodes, &r.prefixes[i])
+	}
+	for i := range r.leaves {
+		dst = append(dst, r.heads[i]...)
+		if v := stepFrom(root, &nodes, &r.leaves[i]); v != nil {
+			dst = appendValue(dst, *v)
+		} else {
+			dst = append(dst, "null"...)
+		}
+	}
+	return append(dst, '}')
 }
 
 // ApplyRender is ApplyJSON followed by rendering the kept event with r's
@@ -87,17 +169,9 @@ func (c *Chain) applyRender(ctx context.Context, dst, event []byte, r *Renderer,
 		// The template copies values as written in the stored event.
 		return c.renderStored(dst, event, r.tpl, res)
 	}
-	for i, p := range r.paths {
-		dst = append(dst, r.heads[i]...)
-		// lookup follows the template's rules: a numeric segment indexes
-		// an array and is a key on an object; first occurrence of a key.
-		if v := lookup(st.root, p); v != nil {
-			dst = appendValue(dst, *v)
-		} else {
-			dst = append(dst, "null"...)
-		}
-	}
-	return append(dst, '}'), res, nil
+	// lookup follows the template's rules: a numeric segment indexes an
+	// array and is a key on an object; first occurrence of a key.
+	return r.appendPaths(dst, st.root), res, nil
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}

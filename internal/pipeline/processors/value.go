@@ -40,6 +40,9 @@ func (k kind) String() string {
 // form of map[string]any the processors work on: no interface boxing, no Go
 // maps, numbers kept as their literal text (so they round-trip exactly),
 // object members in their original order.
+//
+// It has four fields at most, so that the compiler keeps it in registers
+// (a fifth makes every copy and return go through memory).
 type value struct {
 	kind kind
 	// clean: a kString that JSON needs no escapes for (valid UTF-8, no
