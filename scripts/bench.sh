@@ -7,8 +7,13 @@
 #   bash scripts/bench.sh buffer          # 10 M events buffered, RSS samples
 #   bash scripts/bench.sh micro           # Go micro-benchmarks
 #   bash scripts/bench.sh overload        # 90 s e2e beyond capacity, RSS samples
+#   bash scripts/bench.sh destinations    # e2e to the HTTP sink, kafka (kfake) and s3 (versitygw)
+#   OUTAGE=10m bash scripts/bench.sh outage  # one of two destinations down under load, RSS samples
+#   bash scripts/bench.sh dialects        # the ingest part through every dialect, compared with native
 #
-# Parts: machine ingest e2e e2erate buffer micro (the default) and overload.
+# Parts: machine ingest e2e e2erate buffer micro (the default), overload,
+# destinations, outage and dialects (DIALECTS: which, default every
+# cmd/loadgen -dialect; the comparison goes to dialects.txt).
 # Environment: RUNS (3), DURATION (30s), OUT (/tmp/runnel-bench),
 # LOAD_MAX (1.5: wait for the 1-minute load average to drop below it),
 # LOAD_WAIT (300: seconds to wait at most), BUFFER_EVENTS (10000000),
@@ -17,7 +22,12 @@
 # machine shared with other work: each run reports how much CPU the
 # server, the load generator and everything else got), REV (unset: build the working tree; a git revision: build
 # that commit from `git archive`, with this checkout's cmd/loadgen if the
-# commit has none). Raw logs and JSON summaries go to $OUT/<time>/.
+# commit has none), DESTS (http kafka s3: the destinations part), DEST_RATE
+# (unset: as fast as possible; events/s: the destinations part at that
+# offered load), OUTAGE
+# (10m) and OUTAGE_RATE (50000 events/s: the outage part), VERSITYGW (the
+# versitygw binary; default: on PATH or in $(go env GOPATH)/bin, where
+# scripts/test.sh installs it). Raw logs and JSON summaries go to $OUT/<time>/.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -30,6 +40,16 @@ BUFFER_EVENTS=${BUFFER_EVENTS:-10000000}
 PORT=${PORT:-18480}
 SINK_PORT=$((PORT + 1))
 E2E_RATE=${E2E_RATE:-250000}
+DESTS=${DESTS:-http kafka s3}
+DEST_RATE_ARGS=()
+DEST_SUFFIX=""
+[ -n "${DEST_RATE:-}" ] && DEST_RATE_ARGS=(-rate "$DEST_RATE") && DEST_SUFFIX="-rate$DEST_RATE"
+OUTAGE=${OUTAGE:-10m}
+OUTAGE_RATE=${OUTAGE_RATE:-50000}
+GW_PORT=$((PORT + 2))
+GW_ACCESS=benchak
+GW_SECRET=benchsk0123456789
+VERSITYGW=${VERSITYGW:-$(command -v versitygw || echo "$(go env GOPATH)/bin/versitygw")}
 WHAT=${*:-machine ingest e2e e2erate buffer micro}
 
 RES="$OUT/$(date +%Y%m%d-%H%M%S)"
@@ -62,8 +82,10 @@ PRIO=()
 
 SERVER_PID=""
 SINK_PID=""
+GW_PID=""
 cleanup() {
 	[ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null || true
+	[ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null || true
 	[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
 	wait 2>/dev/null || true
 }
@@ -133,13 +155,43 @@ one_run() {
 	stop_server
 	tail -1 "$RES/$kind-$n.log" | jq -c --arg lb "$l" --arg la "$after" '. + {load_before: ($lb|tonumber), load_after: ($la|tonumber)}' >>"$RES/$kind.jsonl"
 	rm -rf "$RES/$kind-$n.data"
-	jq -r '"\(.mode) run: \(.events_per_s|floor) ev/s accepted, \(.delivered_per_s // 0 | floor) ev/s delivered, p50 \(.p50_ms) ms, p99 \(.p99_ms) ms, peak RSS \(.server_peak_rss_mib) MiB, load \(.load_before)→\(.load_after), cpu% server \(.cpu.server_cpu_pct|floor) loadgen \(.cpu.loadgen_cpu_pct|floor) other \(.cpu.other_cpu_pct|floor)"' <(tail -1 "$RES/$kind.jsonl")
+	jq -r '"\(.mode)\(if .dest then " " + .dest else "" end) run: \(.events_per_s|floor) ev/s accepted, \(.delivered_per_s // 0 | floor) ev/s delivered, p50 \(.p50_ms) ms, p99 \(.p99_ms) ms, peak RSS \(.server_peak_rss_mib) MiB, load \(.load_before)→\(.load_after), cpu% server \(.cpu.server_cpu_pct|floor) loadgen \(.cpu.loadgen_cpu_pct|floor) other \(.cpu.other_cpu_pct|floor)"' <(tail -1 "$RES/$kind.jsonl")
 }
 
 ingest() {
 	for n in $(seq "$RUNS"); do
 		one_run ingest "$n" -stream bench -create -template none -clients 16 -batch 100 -event-size 300 -duration "$DURATION"
 	done
+}
+
+# dialects: the ingest part's settings (16 clients, 100 events of ~300 B
+# per request, a stream without destinations) through each ingest dialect
+# (cmd/loadgen -dialect: the same events in each dialect's shape), then the
+# median events/s of each and its ratio to native's in dialects.txt.
+dialects() {
+	for d in ${DIALECTS:-native hec hec-raw bulk otlp-json otlp-proto collection eventsv2}; do
+		for n in $(seq "$RUNS"); do
+			echo -n "$d: "
+			one_run "dialect-$d" "$n" -dialect "$d" -stream bench -create -template none -clients 16 -batch 100 -event-size 300 -duration "$DURATION"
+		done
+	done
+	dialect_table
+}
+
+dialect_table() {
+	local f native
+	native=$(jq -s '(map(.events_per_s) | sort) as $v | $v[(($v|length)-1)/2|floor]' "$RES/dialect-native.jsonl" 2>/dev/null || echo 0)
+	{
+		printf '%-12s %5s %13s %14s %9s %8s %8s %10s\n' dialect runs "events/s med" "events/s best" "MB/s med" "p50 ms" "p99 ms" "vs native"
+		for f in "$RES"/dialect-*.jsonl; do
+			[ -s "$f" ] || continue
+			jq -s -r --arg d "$(basename "$f" .jsonl)" --argjson nat "${native:-0}" '
+				def med(f): (map(f) | sort) as $v | $v[(($v|length)-1)/2|floor];
+				[($d | sub("^dialect-"; "")), length, (med(.events_per_s)|floor), (map(.events_per_s)|max|floor), (med(.mb_per_s)*10|floor/10),
+				 med(.p50_ms), med(.p99_ms), (if $nat > 0 then (med(.events_per_s) / $nat * 100 | floor | tostring) + "%" else "-" end)]
+				| @tsv' "$f"
+		done | awk -F'\t' '{printf "%-12s %5s %13s %14s %9s %8s %8s %10s\n", $1, $2, $3, $4, $5, $6, $7, $8}'
+	} | tee "$RES/dialects.txt"
 }
 
 e2e() {
@@ -224,6 +276,85 @@ buffer() {
 	awk 'NR>1{print "  t=" $1 "s rss=" $2 "MiB hwm=" $3 "MiB"}' "$RES/buffer-rss.txt" | awk 'NR%6==1'
 }
 
+# start_gw DIR: versitygw on a fresh posix directory, pinned to CPU 0 (with
+# the load generator and its sinks).
+start_gw() {
+	[ -x "$VERSITYGW" ] || { echo "versitygw not found at $VERSITYGW (scripts/test.sh installs it; or set VERSITYGW)" >&2; exit 1; }
+	rm -rf "$1"
+	mkdir -p "$1"
+	"${PRIO[@]}" taskset -c 0 "$VERSITYGW" --access "$GW_ACCESS" --secret "$GW_SECRET" --port "127.0.0.1:$GW_PORT" --quiet posix "$1" >"$1.log" 2>&1 &
+	GW_PID=$!
+	for _ in $(seq 100); do
+		curl -s -o /dev/null "http://127.0.0.1:$GW_PORT/" && return 0 # any answer (403) will do
+		sleep 0.1
+	done
+	echo "versitygw did not start, see $1.log" >&2
+	exit 1
+}
+
+stop_gw() { # $1: its directory, removed
+	local cpu
+	cpu=$(awk '{printf "%.1f", ($14 + $15) / 100}' "/proc/$GW_PID/stat" 2>/dev/null || echo "?")
+	kill "$GW_PID"
+	wait "$GW_PID" 2>/dev/null || true
+	GW_PID=""
+	echo "$1: $(du -sh "$1" | cut -f1) written, versitygw used ${cpu} s of CPU" | tee -a "$RES/gw.txt"
+	rm -rf "$1"
+}
+
+# destinations: e2e as fast as possible (64 clients, template variables) to
+# each of DESTS: http (the sink in the load generator), kafka (kfake in the
+# load generator: 1 broker, 3 partitions, acknowledged records not stored)
+# and s3 (versitygw, posix backend). Every destination batches 2000 events
+# or 200 ms. The runs are interleaved, so that a change of the machine's
+# load hits every destination alike. With DEST_RATE, at that offered load
+# (-rate) instead, into e2e-<dest>-rate<DEST_RATE>.jsonl.
+destinations() {
+	local n d
+	for n in $(seq "$RUNS"); do
+		for d in $DESTS; do
+			case $d in
+			s3)
+				start_gw "$RES/gw-$n"
+				one_run "e2e-s3$DEST_SUFFIX" "$n" -mode e2e -dest s3 -s3-url "http://127.0.0.1:$GW_PORT" -s3-access "$GW_ACCESS" -s3-secret "$GW_SECRET" -s3-dir "$RES/gw-$n" \
+					-clients 64 -batch 100 -event-size 300 -duration "$DURATION" -template variables -drain-timeout 10m "${DEST_RATE_ARGS[@]}"
+				stop_gw "$RES/gw-$n"
+				;;
+			http | kafka)
+				one_run "e2e-$d$DEST_SUFFIX" "$n" -mode e2e -dest "$d" -clients 64 -batch 100 -event-size 300 -duration "$DURATION" -template variables -drain-timeout 10m "${DEST_RATE_ARGS[@]}"
+				;;
+			*) echo "unknown destination $d (http kafka s3)" >&2; exit 2 ;;
+			esac
+		done
+	done
+}
+
+# outage: a stream with two HTTP destinations under OUTAGE_RATE events/s for
+# OUTAGE: the loadgen's sink, and a second sink in the loadgen that answers
+# 503 to everything (the probe too) for the whole load and then 200
+# (health.interval 5s). The server's RSS is sampled every 5 s through the
+# outage, the drain of the second destination and 60 s after it.
+outage() {
+	local l
+	l=$(wait_quiet)
+	echo "outage: load before $l" | tee "$RES/outage-load.txt"
+	start_server "$RES/outage.data"
+	"${PRIO[@]}" taskset -c 0 "$BIN/loadgen" -url "http://127.0.0.1:$PORT" -token "@$RES/outage.data/admin.token" -pid "$SERVER_PID" -json \
+		-mode e2e -dest http -outage "$OUTAGE" -outage-probe 5s -rate "$OUTAGE_RATE" -duration "$OUTAGE" \
+		-clients 16 -batch 100 -event-size 300 -template variables -rss-every 5s -settle 60s -drain-timeout 30m >"$RES/outage.log" 2>&1
+	echo "outage: load after $(load1)" | tee -a "$RES/outage-load.txt"
+	stop_server
+	rm -rf "$RES/outage.data"
+	tail -1 "$RES/outage.log" | jq -c . >"$RES/outage.json"
+	# The down destination's backlog: what the healthy one (which keeps up) has less what it has.
+	jq -r '.rss[] | "\(.t|floor) \(.rss_mib*10|floor/10) \(.delivered) \(.down_delivered // 0) \(.delivered - (.down_delivered // 0))"' "$RES/outage.json" |
+		sed '1i seconds rss_mib delivered down_delivered down_backlog_events' >"$RES/outage-rss.txt"
+	jq -r '"outage: \(.events) events accepted at \(.events_per_s|floor)/s (p99 \(.p99_ms) ms), delivered to the healthy destination during the load \(.delivered_per_s_during_load|floor)/s, cpu% server \(.cpu.server_cpu_pct|floor) loadgen \(.cpu.loadgen_cpu_pct|floor) other \(.cpu.other_cpu_pct|floor)",
+		"outage: second destination: \(.outage.delivered_during_outage) delivered while down, backlog \(.outage.backlog_events_at_end) events (\(.outage.backlog_bytes_at_end/1e6|floor) MB) when it came back; first delivery \(.outage.first_delivery_after_s*10|floor/10) s later, drained in \(.outage.drain_s|floor) s (\(.outage.delivered_per_s_after_back|floor)/s)",
+		"outage: server RSS MiB during the outage start \(.rss_outage.start_mib|floor) mid \(.rss_outage.mid_mib|floor) end \(.rss_outage.end_mib|floor) peak \(.rss_outage.peak_mib|floor); drain peak \(.rss_outage.drain_peak_mib|floor), last \(.rss_outage.last_mib|floor), VmHWM \(.server_peak_rss_mib|floor)"' "$RES/outage.json" | tee -a "$RES/summary.txt"
+	awk 'NR>1 && (NR-2)%12==0 {printf "%s:%s ", $1, $2} END{print "(seconds:RSS MiB, every minute)"}' "$RES/outage-rss.txt"
+}
+
 micro() {
 	local l
 	l=$(wait_quiet)
@@ -259,7 +390,10 @@ for w in $WHAT; do
 	overload) overload ;;
 	buffer) buffer ;;
 	micro) micro ;;
-	*) echo "unknown part $w (machine ingest e2e e2erate buffer micro overload)" >&2; exit 2 ;;
+	destinations) destinations ;;
+	outage) outage ;;
+	dialects) dialects ;;
+	*) echo "unknown part $w (machine ingest e2e e2erate buffer micro overload destinations outage dialects)" >&2; exit 2 ;;
 	esac
 done
 echo
@@ -267,4 +401,5 @@ table ingest
 table e2e
 table e2e-none
 table e2e-rate
+for d in $DESTS; do table "e2e-$d$DEST_SUFFIX"; done
 echo "results in $RES"

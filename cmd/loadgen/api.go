@@ -65,7 +65,12 @@ func apiDo(ctx context.Context, c *config, method, path string, in any) (int, []
 // createStream creates a stream and returns its id. A stream of that name
 // that exists already is reused (its definition is not changed).
 func createStream(ctx context.Context, c *config, name, destURL string) (string, error) {
-	code, b, err := apiDo(ctx, c, http.MethodPost, "/v1/streams", streamDef(name, destURL, c.template))
+	return createStreamDef(ctx, c, name, streamDef(name, destURL, c.template))
+}
+
+// createStreamDef is createStream with the whole definition.
+func createStreamDef(ctx context.Context, c *config, name string, def map[string]any) (string, error) {
+	code, b, err := apiDo(ctx, c, http.MethodPost, "/v1/streams", def)
 	if err != nil {
 		return "", fmt.Errorf("create stream: %w", err)
 	}

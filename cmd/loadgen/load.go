@@ -47,6 +47,7 @@ func (c *counters) noteMax(d time.Duration) {
 // result is the summary of a load run.
 type result struct {
 	Mode        string         `json:"mode"`
+	Dialect     string         `json:"dialect,omitempty"`
 	Clients     int            `json:"clients"`
 	Batch       int            `json:"batch"`
 	EventBytes  int            `json:"event_bytes"`
@@ -92,7 +93,11 @@ type extraReport func(interval time.Duration) string
 // runLoad sends load until -duration, -events or ctx ends and returns the
 // totals. The caller prints them.
 func runLoad(ctx context.Context, c *config, out io.Writer, extra extraReport) (*result, error) {
-	endpoint := strings.TrimRight(c.url, "/") + "/v1/streams/ingest"
+	target, err := newDialectTarget(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	endpoint := target.endpoint
 	tr := &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -109,10 +114,12 @@ func runLoad(ctx context.Context, c *config, out io.Writer, extra extraReport) (
 
 	bodies := make([]*body, c.clients)
 	for i := range bodies {
-		bodies[i] = newBody(i, c.batch, c.eventSize)
+		if bodies[i], err = newDialectBody(c.dialect, i, c.batch, c.eventSize); err != nil {
+			return nil, err
+		}
 	}
-	fmt.Fprintf(out, "loadgen: %s, %d clients, %d events/request, %d bytes/request (~%d bytes/event), gzip=%v, rate=%v, duration=%s\n",
-		endpoint, c.clients, c.batch, len(bodies[0].buf), len(bodies[0].buf)/c.batch, c.gzip, rateString(c.rate), c.duration)
+	fmt.Fprintf(out, "loadgen: %s %s, %d clients, %d events/request, %d bytes/request (~%d bytes/event), gzip=%v, rate=%v, duration=%s\n",
+		c.dialect, endpoint, c.clients, c.batch, len(bodies[0].buf), len(bodies[0].buf)/c.batch, c.gzip, rateString(c.rate), c.duration)
 
 	var cnt counters
 	runCtx, cancel := context.WithTimeout(ctx, c.duration)
@@ -124,7 +131,7 @@ func runLoad(ctx context.Context, c *config, out io.Writer, extra extraReport) (
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cl := &loadClient{cfg: c, hc: client, endpoint: endpoint, body: bodies[i], cnt: &cnt, start: start}
+			cl := &loadClient{cfg: c, hc: client, endpoint: endpoint, header: target.header, body: bodies[i], cnt: &cnt, start: start}
 			if c.rate > 0 {
 				cl.interval = time.Duration(float64(time.Second) * float64(c.clients*c.batch) / c.rate)
 				// Spread the clients over one interval.
@@ -171,6 +178,7 @@ type loadClient struct {
 	cfg      *config
 	hc       *http.Client
 	endpoint string
+	header   http.Header // the dialect's (dialect.go)
 	body     *body
 	cnt      *counters
 	start    time.Time
@@ -277,9 +285,9 @@ func (l *loadClient) send(ctx context.Context, payload []byte) (status int, retr
 		return 0, 0, err
 	}
 	req.ContentLength = int64(len(payload))
-	req.Header.Set("Authorization", "Bearer "+l.cfg.token)
-	req.Header.Set("X-Stream-Id", l.cfg.stream)
-	req.Header.Set("Content-Type", "application/x-ndjson")
+	for k, v := range l.header {
+		req.Header[k] = v
+	}
 	if l.cfg.gzip {
 		req.Header.Set("Content-Encoding", "gzip")
 	}
@@ -378,7 +386,7 @@ func summarize(c *config, cnt *counters, elapsed time.Duration) *result {
 	snap := cnt.hist.snapshot()
 	sec := elapsed.Seconds()
 	r := &result{
-		Mode: c.mode, Clients: c.clients, Batch: c.batch, EventBytes: c.eventSize, Gzip: c.gzip,
+		Mode: c.mode, Dialect: c.dialect, Clients: c.clients, Batch: c.batch, EventBytes: c.eventSize, Gzip: c.gzip,
 		Seconds:    sec,
 		Requests:   cnt.reqs.Load(),
 		OKRequests: cnt.okReqs.Load(),

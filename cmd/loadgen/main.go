@@ -8,13 +8,19 @@
 //	-mode ingest (default)  POST NDJSON batches to -url for -duration.
 //	                         -create first creates the stream (no
 //	                         destinations, or one HTTP destination with
-//	                         -dest-url).
+//	                         -dest-url). -dialect sends the same events
+//	                         through another ingest dialect (hec, hec-raw,
+//	                         bulk, otlp-json, otlp-proto, collection,
+//	                         eventsv2: dialect.go).
 //	-mode sink              an HTTP receiver on -listen that counts the
 //	                         delivered lines (answers -sink-status).
 //	-mode e2e               starts a sink in-process, creates a stream whose
 //	                         HTTP destination is that sink, drives load and
 //	                         reports ingest and delivered events/s and the
-//	                         time the backlog took to drain.
+//	                         time the backlog took to drain. -dest kafka
+//	                         delivers to kfake in-process instead, -dest s3
+//	                         to an S3 gateway (-s3-*); -outage adds a second
+//	                         destination that is down for a while (dest.go).
 //
 // Bodies are built once per client; before each request only the
 // fixed-width event ids are rewritten, so ids are unique and increase per
@@ -36,6 +42,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -43,6 +50,7 @@ import (
 
 type config struct {
 	mode        string
+	dialect     string // ingest mode: the ingest dialect (dialect.go)
 	url         string
 	token       string
 	stream      string
@@ -65,6 +73,7 @@ type config struct {
 	jsonOut     bool
 	allowRemote bool
 	quiet       bool
+	dst         destFlags // e2e: -dest, -outage… (dest.go)
 }
 
 func main() {
@@ -79,6 +88,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&c.mode, "mode", "ingest", "ingest | sink | e2e")
+	fs.StringVar(&c.dialect, "dialect", "native", "ingest mode: "+strings.Join(dialectNames, " | ")+" (dialect.go)")
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "Runnel base URL")
 	fs.StringVar(&c.token, "token", os.Getenv("RUNNEL_TOKEN"), "bearer token (default $RUNNEL_TOKEN); @FILE reads it from FILE")
 	fs.StringVar(&c.stream, "stream", "", "stream id or name (e2e: default loadgen-e2e-<time>; ingest: required)")
@@ -101,6 +111,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.BoolVar(&c.jsonOut, "json", false, "print the final summary as one JSON object on stdout as the last line")
 	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow non-loopback addresses")
 	fs.BoolVar(&c.quiet, "quiet", false, "no per-second lines")
+	c.dst.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -127,8 +138,15 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 		return nil, errors.New("-duration must be positive")
 	case c.rate < 0 || c.maxEvents < 0:
 		return nil, errors.New("-rate and -events must not be negative")
+	case !slices.Contains(dialectNames, c.dialect):
+		return nil, fmt.Errorf("-dialect %q: want one of %s", c.dialect, strings.Join(dialectNames, ", "))
+	case c.dialect != "native" && c.mode != "ingest":
+		return nil, errors.New("-dialect applies to -mode ingest only")
 	case c.template != "none" && c.template != "variables":
 		return nil, fmt.Errorf("-template %q: want none or variables", c.template)
+	}
+	if err := c.dst.validate(c); err != nil {
+		return nil, err
 	}
 	if c.mode == "sink" {
 		return c, checkLoopbackAddr(c.listen, c.allowRemote)

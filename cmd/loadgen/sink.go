@@ -85,12 +85,17 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // start listens on addr and serves until ctx ends; it returns the bound
 // address and a channel closed when the server has stopped.
 func (s *sink) start(ctx context.Context, addr string) (string, <-chan struct{}, error) {
+	return serve(ctx, addr, s)
+}
+
+// serve runs h on addr until ctx ends, like sink.start.
+func serve(ctx context.Context, addr string, h http.Handler) (string, <-chan struct{}, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, err
 	}
 	srv := &http.Server{
-		Handler:           s,
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
