@@ -11,7 +11,7 @@
 #   OUTAGE=10m bash scripts/bench.sh outage  # one of two destinations down under load, RSS samples
 #   bash scripts/bench.sh dialects        # the ingest part through every dialect, compared with native
 #
-# Parts: machine ingest e2e e2erate buffer micro (the default), overload,
+# Parts: machine ingest e2e e2erate buffer micro (the default), e2eplan, overload,
 # destinations, outage and dialects (DIALECTS: which, default every
 # cmd/loadgen -dialect; the comparison goes to dialects.txt).
 # Environment: RUNS (3), DURATION (30s), OUT (/tmp/runnel-bench),
@@ -200,6 +200,18 @@ e2e() {
 	done
 	for n in $(seq "$RUNS"); do
 		one_run e2e-none "$n" -mode e2e -clients 64 -batch 100 -event-size 300 -duration "$DURATION" -template none
+	done
+}
+
+# e2eplan: end to end with issue 3's processing plan (parse json → mask
+# e-mail and card → CEL filter → 8 variables), as fast as possible and at
+# a fixed offered load (PLAN_RATE, default 150000).
+e2eplan() {
+	for n in $(seq "$RUNS"); do
+		one_run e2e-plan "$n" -mode e2e -clients 64 -batch 100 -event-size 300 -duration "$DURATION" -template plan
+	done
+	for n in $(seq "$RUNS"); do
+		one_run e2e-plan-rate "$n" -mode e2e -clients 64 -batch 100 -event-size 300 -duration "$DURATION" -template plan -rate "${PLAN_RATE:-150000}"
 	done
 }
 
@@ -393,7 +405,8 @@ for w in $WHAT; do
 	destinations) destinations ;;
 	outage) outage ;;
 	dialects) dialects ;;
-	*) echo "unknown part $w (machine ingest e2e e2erate buffer micro overload destinations outage dialects)" >&2; exit 2 ;;
+	e2eplan) e2eplan ;;
+	*) echo "unknown part $w (machine ingest e2e e2erate e2eplan buffer micro overload destinations outage dialects)" >&2; exit 2 ;;
 	esac
 done
 echo

@@ -16,6 +16,19 @@ import (
 // destination batching at 2000 events / 200 ms.
 func streamDef(name, destURL, template string) map[string]any {
 	def := map[string]any{"name": name, "description": "created by cmd/loadgen"}
+	if template == "plan" {
+		// The plan of issue 3's benchmark: parse json, mask e-mail and
+		// card, a CEL filter (every loadgen event passes it, so that the
+		// run can count every accepted event at the sink), 8 variables.
+		def["processors"] = []any{
+			map[string]any{"parse": map[string]any{"field": "event.note", "format": "json", "target": "event.detail"}},
+			map[string]any{"mask": map[string]any{"detectors": []string{"email", "card"}, "method": "redact"}},
+			map[string]any{"filter": map[string]any{"if": `event.status != "chargeback"`}},
+		}
+		def["template"] = map[string]any{"variables": []string{
+			"timestamp", "source", "event.id", "event.status", "event.amount", "event.currency", "event.detail.email", "event.detail.card",
+		}}
+	}
 	if template == "variables" {
 		def["template"] = map[string]any{"variables": []string{
 			"timestamp", "source", "event.id", "event.status", "event.amount", "event.currency", "event.user",

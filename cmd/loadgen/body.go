@@ -32,7 +32,14 @@ var (
 // newBody builds client's body of n events of about size bytes each
 // (without the newline; an event is never shorter than its envelope,
 // 270 to 295 bytes). The content is varied but deterministic per client.
-func newBody(client, n, size int) *body {
+func newBody(client, n, size int) *body { return newBodyWith(client, n, size, false) }
+
+// newPlanBody is newBody whose event.note is an escaped JSON object
+// holding an e-mail address, a card number and the padding: the input of
+// the benchmark plan (-template plan: parse json, mask, filter).
+func newPlanBody(client, n, size int) *body { return newBodyWith(client, n, size, true) }
+
+func newBodyWith(client, n, size int, plan bool) *body {
 	rng := rand.New(rand.NewPCG(uint64(client)+1, 0x5eed))
 	base := time.Date(2025, 2, 12, 14, 32, 15, 0, time.UTC)
 	b := &body{idPos: make([]int, 0, n), nextID: 1}
@@ -43,6 +50,10 @@ func newBody(client, n, size int) *body {
 			statuses[rng.IntN(len(statuses))], rng.IntN(5000), rng.IntN(100), currency[rng.IntN(len(currency))],
 			rng.IntN(100000), methods[rng.IntN(len(methods))], rng.IntN(900)+5)
 		tail := fmt.Sprintf(`"},"metadata":{"env":"bench","team":"payments","region":%q}}`, regions[rng.IntN(len(regions))])
+		if plan {
+			rest += fmt.Sprintf(`{\"email\":\"user_%05d@example.com\",\"card\":\"4111 1111 1111 1111\",\"text\":\"`, rng.IntN(100000))
+			tail = `\"}` + tail
+		}
 		pad := size - (len(prefix) + idDigits + len(rest) + len(tail))
 		b.buf = append(b.buf, prefix...)
 		b.idPos = append(b.idPos, len(b.buf))

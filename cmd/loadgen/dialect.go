@@ -94,6 +94,9 @@ func newDialectBody(d string, client, n, size int) (*body, error) {
 	if d == "" || d == "native" {
 		return newBody(client, n, size), nil
 	}
+	if d == "native-plan" {
+		return newPlanBody(client, n, size), nil
+	}
 	evs := loadEvents(client, n, size)
 	var buf []byte
 	switch d {

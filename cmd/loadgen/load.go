@@ -114,7 +114,11 @@ func runLoad(ctx context.Context, c *config, out io.Writer, extra extraReport) (
 
 	bodies := make([]*body, c.clients)
 	for i := range bodies {
-		if bodies[i], err = newDialectBody(c.dialect, i, c.batch, c.eventSize); err != nil {
+		d := c.dialect
+		if c.template == "plan" && (d == "" || d == "native") {
+			d = "native-plan"
+		}
+		if bodies[i], err = newDialectBody(d, i, c.batch, c.eventSize); err != nil {
 			return nil, err
 		}
 	}

@@ -102,7 +102,7 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "per-request timeout")
 	fs.BoolVar(&c.create, "create", false, "ingest mode: create -stream first (an existing stream of that name is reused)")
 	fs.StringVar(&c.destURL, "dest-url", "", "with -create: give the stream one HTTP destination with this URL")
-	fs.StringVar(&c.template, "template", "variables", "e2e and -create: stream template, none | variables")
+	fs.StringVar(&c.template, "template", "variables", "e2e and -create: stream template, none | variables | plan (parse json → mask e-mail and card → CEL filter → 8 variables; native dialect only)")
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:9000", "sink mode: listen address (e2e: the in-process sink uses 127.0.0.1:0 unless set)")
 	fs.IntVar(&c.sinkStatus, "sink-status", 200, "sink: HTTP status to answer (e.g. 503 to keep events buffered)")
 	fs.DurationVar(&c.drain, "drain-timeout", 2*time.Minute, "e2e: how long to wait for the backlog to drain after the load")
@@ -142,8 +142,10 @@ func parseFlags(args []string, out io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-dialect %q: want one of %s", c.dialect, strings.Join(dialectNames, ", "))
 	case c.dialect != "native" && c.mode != "ingest":
 		return nil, errors.New("-dialect applies to -mode ingest only")
-	case c.template != "none" && c.template != "variables":
-		return nil, fmt.Errorf("-template %q: want none or variables", c.template)
+	case c.template != "none" && c.template != "variables" && c.template != "plan":
+		return nil, fmt.Errorf("-template %q: want none, variables or plan", c.template)
+	case c.template == "plan" && c.dialect != "" && c.dialect != "native":
+		return nil, fmt.Errorf("-template plan works with the native dialect only")
 	}
 	if err := c.dst.validate(c); err != nil {
 		return nil, err
