@@ -22,7 +22,11 @@ import (
 //     in order, in one frame (none when no event is OK), each a valid
 //     native envelope from source events-v2 carrying its result's
 //     correlationId, a known eventType, a title, startTime ≤ endTime and
-//     a timeout from 1 to 360.
+//     a timeout from 1 to 360;
+//   - the decoder answers as the encoding/json one it replaced
+//     (eventsv2_ref_test.go): the same rejection, the same statuses, the
+//     same frame byte for byte, both called directly and through the
+//     handler.
 func FuzzEventsV2(f *testing.F) {
 	f.Add([]byte(`{"eventType":"CUSTOM_INFO","title":"t"}`))
 	f.Add([]byte(`{"eventType":"CUSTOM_DEPLOYMENT","title":"v1","startTime":1739370735000,"endTime":1739370736000,"timeout":30,` +
@@ -33,9 +37,16 @@ func FuzzEventsV2(f *testing.F) {
 	f.Add([]byte(`{"eventType":"CUSTOM_INFO","title":"t","timeout":99999}`))
 	f.Add([]byte(`{"eventType":"CUSTOM_INFO"}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`[{"eventType":"CUSTOM_INFO","title":"\u00a0x","properties":{"a":1,"\u0061":2}},{"title":"t","event\u0054ype":"ERROR_EVENT","timeout":1e3}]`))
+	f.Add([]byte(`{"eventType":"CUSTOM_INFO","title":"<\ud800>","entitySelector":"type(\u2003)","properties":{"k0":1,"k1":1,"k2":1,"k3":1,"k4":1,"k5":1,"k6":1,"k7":1,"k8":1,"k9":1,"k10":1,"k11":1,"k12":1,"k3":{}}}`))
+	f.Add(eventsV2Body(3))
 
 	fk := newDialectFake(nil)
+	p := new(ev2Parser) // reused, as the handler's pooled parsers are
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if d := ev2Diff(p, body, fk.now); d != "" {
+			t.Fatalf("the decoder and the reference differ on %q:\n%s", body, d)
+		}
 		r := httptest.NewRequest(http.MethodPost, "/api/v2/events/ingest", bytes.NewReader(body))
 		r.Header.Set("Authorization", "Api-Token "+fk.token)
 		r.Header.Set("X-Stream-Id", fk.st.ID)
@@ -52,6 +63,12 @@ func FuzzEventsV2(f *testing.F) {
 			if w.Code != 400 || json.Unmarshal(raw, &e) != nil || e.Error == "" || e.Detail == "" {
 				t.Fatalf("answer %d is not a 400 error body: %q", w.Code, raw)
 			}
+			if len(body) <= fuzzLimit {
+				_, _, _, rj := refParseEventsV2(nil, body, fk.now, func() string { return "" })
+				if rj == nil || e.Error != rj.code.Name || e.Detail != rj.detail {
+					t.Fatalf("answer %q, the reference's %+v", raw, rj)
+				}
+			}
 			return
 		}
 		if !json.Valid(body) || len(body) > fuzzLimit {
@@ -61,8 +78,19 @@ func FuzzEventsV2(f *testing.F) {
 		if err := json.Unmarshal(raw, &a); err != nil || a.ReportCount != len(a.EventIngestResults) || a.ReportCount == 0 {
 			t.Fatalf("201 body %q", raw)
 		}
+		k := 0
+		wantFrame, wantRes, _, rj := refParseEventsV2(nil, body, fk.now, func() string {
+			k++
+			return a.EventIngestResults[min(k, len(a.EventIngestResults))-1].CorrelationID
+		})
+		if rj != nil || len(wantRes) != a.ReportCount || k != a.ReportCount {
+			t.Fatalf("201 %q, the reference's %+v, %d results", raw, rj, len(wantRes))
+		}
 		var ok []string
-		for _, res := range a.EventIngestResults {
+		for i, res := range a.EventIngestResults {
+			if res.Status != wantRes[i].status {
+				t.Fatalf("status %d %q, the reference's %q", i, res.Status, wantRes[i].status)
+			}
 			if !correlationRe.MatchString(res.CorrelationID) {
 				t.Fatalf("correlationId %q", res.CorrelationID)
 			}
@@ -84,6 +112,9 @@ func FuzzEventsV2(f *testing.F) {
 			t.Fatalf("%d frames", len(msgs))
 		}
 		fr := event.Parse(msgs[0].header, msgs[0].data)
+		if !bytes.Equal(fr.Body, wantFrame) {
+			t.Fatalf("stored\n%s\nthe reference's\n%s", fr.Body, wantFrame)
+		}
 		if _, n, err := decode.Envelope(nil, fr.Body, decode.FormatNDJSON, decode.Limits{MaxDepth: MaxDepth}); err != nil || n != len(ok) || fr.Count != n {
 			t.Fatalf("frame (%v, %d events, count %d, %d OK): %q", err, n, fr.Count, len(ok), fr.Body)
 		}
