@@ -68,11 +68,14 @@ func runE2E(ctx context.Context, c *config, out io.Writer) error {
 	start := time.Now()
 	smp := startSampler(c, start, recv, down)
 	outageEnd := start.Add(c.dst.outage)
-	var backOnce chan struct{}
+	var (
+		backOnce chan struct{}
+		backTm   *time.Timer
+	)
 	if down != nil {
 		backOnce = make(chan struct{})
 		rep.Outage = &outageReport{Seconds: c.dst.outage.Seconds()}
-		tm := time.AfterFunc(c.dst.outage, func() {
+		backTm = time.AfterFunc(c.dst.outage, func() {
 			defer close(backOnce)
 			o := rep.Outage
 			o.MainDeliveredAtEnd, _ = recv.count()
@@ -85,7 +88,7 @@ func runE2E(ctx context.Context, c *config, out io.Writer) error {
 			}
 			down.up(time.Now())
 		})
-		defer tm.Stop()
+		defer backTm.Stop()
 	}
 	res, err := runLoad(ctx, c, out, extra)
 	if err != nil {
@@ -161,7 +164,7 @@ drain:
 	res.Stream = c.stream
 	res.Template = c.template
 	if down != nil {
-		finishOutage(rep.Outage, down, backOnce, res.Events)
+		finishOutage(rep.Outage, down, backTm, backOnce, res.Events)
 	}
 	if c.dst.settle > 0 {
 		fmt.Fprintf(out, "settling %s\n", c.dst.settle)
@@ -203,14 +206,18 @@ drain:
 }
 
 // finishOutage fills in what the -outage destination received after it
-// came back.
-func finishOutage(o *outageReport, down *downSink, back <-chan struct{}, accepted int64) {
+// came back (back is closed once the timer tm brought it back and wrote
+// the figures at the end of the outage).
+func finishOutage(o *outageReport, down *downSink, tm *time.Timer, back <-chan struct{}, accepted int64) {
 	select {
 	case <-back:
 	default:
-		// Interrupted or timed out before the outage ended.
-		o.Refused = down.refused.Load()
-		return
+		if tm.Stop() {
+			// Interrupted or timed out before the outage ended.
+			o.Refused = down.refused.Load()
+			return
+		}
+		<-back // it is bringing the sink back right now
 	}
 	o.Refused = down.refused.Load()
 	o.Delivered = down.lines.Load()
