@@ -44,7 +44,7 @@ environment only:
 	fs.String("log-format", "text", "log format: text or json")
 	fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.String("public-url", "", "base URL clients reach this server at, for inlet_url (default: from each request's Host)")
-	fs.String("memory-limit", "512MiB", `soft memory limit of the Go runtime ("0" for none; GOMEMLIMIT wins when set)`)
+	fs.String("memory-limit", "0", `soft memory limit of the Go runtime, e.g. 1GiB ("0": none; GOMEMLIMIT wins when set)`)
 	fs.String("lookup-dir", "", "directory of the files enrich processors read (lookup CSV tables, GeoIP databases); default <data-dir>/lookups")
 	for _, f := range [][2]string{
 		{"data-dir", "RUNNEL_DATA_DIR"}, {"listen", "RUNNEL_LISTEN"}, {"nats", "RUNNEL_NATS"},

@@ -24,7 +24,7 @@ func TestServeConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := server.Config{DataDir: "./data", Listen: ":8080", Fsync: "1s", LogFormat: "text", LogLevel: "info", MemoryLimit: 512 << 20}
+	want := server.Config{DataDir: "./data", Listen: ":8080", Fsync: "1s", LogFormat: "text", LogLevel: "info"}
 	if cfg != want {
 		t.Errorf("defaults\n got %+v\nwant %+v", cfg, want)
 	}
